@@ -1,0 +1,161 @@
+// Dense attention (SPEC.md section 1): causal or not, key-padding mask,
+// static mask, KV-cache decode (offset), fused rotary on q, k and v, grouped
+// K/V heads. Algorithm only; the schedule comes from schedules/.
+#include "attention_common.h"
+#include "cpu_schedule.h"
+
+namespace attngen {
+
+class DenseAttention : public Generator<DenseAttention> {
+public:
+    // 0 = generic head dim; otherwise the kernel is specialised for it.
+    GeneratorParam<int> head_dim{"head_dim", 0, 0, 1024};
+    // Schedule knobs (schedules/knobs.h).
+    GeneratorParam<int> tq{"tq", 32, 1, 512};
+    GeneratorParam<int> kc{"kc", 64, 1, 4096};
+    GeneratorParam<int> vec{"vec", 16, 1, 64};
+    GeneratorParam<int> rq{"rq", 4, 1, 32};
+    GeneratorParam<int> rk{"rk", 8, 1, 64};
+    GeneratorParam<int> qvec{"qvec", 1, 0, 1};
+    GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
+    // Fused rotary is a build-time variant: without it K and V are read in
+    // place; with it they are rotated once per call (O(N) scratch).
+    GeneratorParam<bool> rotary{"rotary", false};
+
+    // Activations in Halide order [d, h, n, b] == row-major (B, N, H, D).
+    Input<Buffer<float, 4>> q{"q"};
+    Input<Buffer<float, 4>> k{"k"};  // [d, hkv, nk, b]
+    Input<Buffer<float, 4>> v{"v"};  // [d, hkv, nk, b]
+    Input<Buffer<uint8_t, 2>> key_mask{"key_mask"};        // [nk, b]; read iff use_key_mask
+    Input<Buffer<uint8_t, 2>> static_mask{"static_mask"};  // [S, S] (col, row); read iff use_static_mask
+    Input<Buffer<float, 2>> freqs{"freqs"};                // [R, Nf]; read iff rotary_dim > 0
+    // Key j is visible to query i iff j <= offset + i + diag_shift: 0 for
+    // causal, >= Nk for none. One linear bound (not a flag) so the chunk loop
+    // bound follows it and chunks above the diagonal are never computed.
+    Input<int32_t> diag_shift{"diag_shift", 0, 0, 1 << 30};
+    Input<int32_t> offset{"offset", 0, 0, 1 << 30};
+    Input<bool> use_key_mask{"use_key_mask"};
+    Input<bool> use_static_mask{"use_static_mask"};
+    Input<int32_t> rotary_dim{"rotary_dim", 0, 0, 1024};  // used iff rotary
+    Output<Buffer<float, 4>> out{"out"};
+
+    void generate() {
+        AttnFuncs f;
+        Var d = f.d, ii = f.ii, it = f.it, j = f.j, h = f.h, b = f.b;
+        f.tq = tq;
+        f.kc = kc;
+        Expr i = f.query_index();
+
+        Expr D = q.dim(0).extent();
+        Expr H = q.dim(1).extent();
+        Expr Nq = q.dim(2).extent();
+        Expr Nk = k.dim(2).extent();
+        Expr Hkv = k.dim(1).extent();
+        Expr group = max(H / max(Hkv, 1), 1);
+        f.head_dim = D;
+        f.num_keys = Nk;
+        f.num_queries = Nq;
+
+        // Clamped reads: schedules may compute whole tiles past the edges
+        // (short sequences, head dims that are not a multiple of the vector).
+        auto qa = [&](Expr dd, Expr hh, Expr qq, Expr bb) {
+            return q(clamp(dd, 0, D - 1), hh, clamp(qq, 0, Nq - 1), bb);
+        };
+        auto ka = [&](Expr dd, Expr hh, Expr jj, Expr bb) {
+            return k(clamp(dd, 0, D - 1), hh / group, clamp(jj, 0, Nk - 1), bb);
+        };
+        auto va = [&](Expr dd, Expr hh, Expr jj, Expr bb) {
+            return v(clamp(dd, 0, D - 1), hh / group, clamp(jj, 0, Nk - 1), bb);
+        };
+
+        Func fr("freqs_clamped");
+        Var r("r"), pos("pos");
+        fr(r, pos) = freqs(clamp(r, 0, freqs.dim(0).extent() - 1), clamp(pos, 0, freqs.dim(1).extent() - 1));
+        build_rotary_tables(f, fr);
+        Expr R = rotary ? Expr(rotary_dim) : Expr(0);
+
+        // Queries sit at absolute positions offset + i; cached keys (j <
+        // offset) are stored already rotated.
+        Expr scale = 1.0f / sqrt(cast<float>(D));
+        f.qs = Func("qs");
+        f.qs(d, ii, it, h, b) = rotate_feature(f, d, R, offset + i, D,
+                                          [&](Expr dd) { return qa(dd, h, i, b); }) * scale;
+        f.kr = Func("kr");
+        f.vr = Func("vr");
+        if (rotary) {
+            // Rotated per K/V head, so grouped heads share one rotation.
+            Var hk("hk");
+            Func krot("krot"), vrot("vrot");
+            krot(d, j, hk, b) = rotate_feature(f, d, select(j >= offset, R, 0), j, D, [&](Expr dd) {
+                return k(clamp(dd, 0, D - 1), hk, clamp(j, 0, Nk - 1), b);
+            });
+            vrot(d, j, hk, b) = rotate_feature(f, d, select(j >= offset, R, 0), j, D, [&](Expr dd) {
+                return v(clamp(dd, 0, D - 1), hk, clamp(j, 0, Nk - 1), b);
+            });
+            f.kr(d, j, h, b) = krot(d, clamp(j, 0, Nk - 1), h / group, b);
+            f.vr(d, j, h, b) = vrot(d, clamp(j, 0, Nk - 1), h / group, b);
+            f.kv_rot = {krot, vrot};
+        } else {
+            f.kr(d, j, h, b) = ka(d, h, j, b);
+            f.vr(d, j, h, b) = va(d, h, j, b);
+        }
+
+        Expr qpos = offset + i;
+        // Mask reads are clamped to the mask buffers' own extents, so a 1x1
+        // placeholder can be passed for an absent mask.
+        Expr keep = j < Nk;
+        keep = keep && (j <= qpos + diag_shift);
+        keep = keep && (!use_key_mask ||
+                        key_mask(clamp(j, 0, key_mask.dim(0).extent() - 1),
+                                 clamp(b, 0, key_mask.dim(1).extent() - 1)) != 0);
+        Expr S = static_mask.dim(0).extent();
+        keep = keep && (!use_static_mask ||
+                        static_mask(clamp(j, 0, S - 1), clamp(qpos, 0, static_mask.dim(1).extent() - 1)) != 0);
+
+        Expr num_chunks = (Nk + f.kc - 1) / f.kc;
+        Expr tile_last_pos = offset + it * f.tq + (f.tq - 1);
+        f.score_flags = {use_key_mask, use_static_mask};
+        build_online_softmax(f, keep, num_chunks, [&](Expr cc) {
+            return cc * f.kc <= tile_last_pos + diag_shift;
+        });
+
+        Var io("i");
+        out(d, h, io, b) = f.out(d, io, h, b);
+
+        // Estimates: the `dalle` workload (B1 H8 N1280 D64).
+        const int De = head_dim > 0 ? (int)head_dim : 64;
+        q.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+        k.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+        v.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+        key_mask.set_estimates({{0, 1280}, {0, 1}});
+        static_mask.set_estimates({{0, 1280}, {0, 1280}});
+        freqs.set_estimates({{0, De}, {0, 1280}});
+        diag_shift.set_estimate(0);
+        offset.set_estimate(0);
+        use_key_mask.set_estimate(false);
+        use_static_mask.set_estimate(false);
+        rotary_dim.set_estimate(0);
+        out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+
+        // Unit stride on the feature dim; head dims are specialised.
+        for (auto *buf : {&q, &k, &v}) {
+            (*buf).dim(0).set_stride(1);
+            if (head_dim > 0) (*buf).dim(0).set_bounds(0, (int)head_dim);
+        }
+        out.dim(0).set_stride(1);
+        out.dim(2).set_min(0);  // query tiles are aligned to 0
+        if (head_dim > 0) out.dim(0).set_bounds(0, (int)head_dim);
+
+        if (get_auto_schedule()) {
+            return;
+        }
+        Knobs kn;
+        kn.tq = tq; kn.kc = kc; kn.vec = vec; kn.rq = rq; kn.rk = rk; kn.qvec = qvec;
+        kn.threads_split = threads_split;
+        schedule_cpu(f, out, get_target(), kn, head_dim);
+    }
+};
+
+}  // namespace attngen
+
+HALIDE_REGISTER_GENERATOR(attngen::DenseAttention, attngen_dense)

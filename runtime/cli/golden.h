@@ -1,0 +1,109 @@
+// Golden-data checker and shared helpers of the attngen command-line tool.
+//
+// run_manifest() reads DIR/manifest.json (format 1, see SPEC.md "Golden
+// data"), runs every selected case through the C API and compares the result
+// with the case's expected.npy. It is reusable from the test suite: nothing
+// here prints, exits, aborts or lets an exception escape.
+//
+// Manifest format
+//   { "format": 1, "cases": [ { "name": ..., "variant": ..., "params": {...},
+//     "files": { "q": ..., "k": ..., "v": ..., "expected": ..., ... },
+//     "rtol": ..., "atol": ... }, ... ] }
+//   Case files live in the case folder DIR/<name>/; "files" paths are
+//   relative to it. Absolute paths and any ".." component are rejected (in
+//   names too). rtol/atol default to SPEC's fp32 tolerance (1e-4, 1e-5).
+//   A JSON null for a param or a file means "absent".
+//
+// Supported today: variant "dense" with params causal (bool), offset
+// (non-negative integer), rotary_targets ("qkv"), stable (bool, no effect),
+// dtype ("fp32"); files q, k, v, expected, and optional key_mask,
+// static_mask, freqs. Everything else is reported as a failed case with a
+// specific reason; nothing is silently ignored.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/npy.h"
+
+namespace attngen::cli {
+
+struct CaseResult {
+  std::string name;
+  bool pass = false;
+  double max_abs_err = 0;  // NaN if not computed
+  std::string reason;      // why it failed ("" when it passed)
+  std::string kernel;      // attngen_last_kernel() of the call ("" if none ran)
+};
+
+// Loads DIR/manifest.json; returns false (and err) if the manifest itself is
+// unusable. Otherwise appends one result per case whose name contains
+// `filter` (all cases when empty), in manifest order, and returns true.
+bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
+                  std::string* err);
+// Same, calling on_case(result) as soon as each case is done (for progress).
+bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
+                  std::string* err, const std::function<void(const CaseResult&)>& on_case);
+
+// The line `check` prints for a result: "PASS <name> <err>" or
+// "FAIL <name> <err or -> <reason>" (name and reason made single-line and
+// free of spaces/control bytes where it matters, error printed with %.3g).
+std::string format_result_line(const CaseResult& r);
+
+// Replaces control bytes (and, when `spaces` is set, spaces) by \xNN
+// escapes, so the text cannot break a line-oriented report.
+std::string sanitize(const std::string& s, bool spaces);
+
+// Whether `p` is a usable relative path: non-empty, not absolute, no ".."
+// component, no NUL byte. On false, *why says what is wrong.
+bool safe_relative_path(const std::string& p, std::string* why);
+
+// ---- Loading and running (shared by `check` and `run`) --------------------
+
+// A float32 array loaded from .npy; float32 files are used without a copy,
+// float16/float64 are converted. Integer/bool dtypes are refused.
+struct F32Tensor {
+  std::vector<int64_t> shape;
+  io::DType file_dtype = io::DType::F32;  // dtype stored in the file
+  io::NpyArray raw;                       // the file's data when it is float32
+  std::vector<float> converted;           // otherwise, the converted data
+  const float* data() const {
+    return raw.dtype == io::DType::F32 && !raw.bytes.empty() ? raw.f32() : converted.data();
+  }
+  int64_t numel() const;
+};
+
+// A 0/1 uint8 mask loaded from .npy (bool/uint8/int32/int64; nonzero = keep).
+struct MaskTensor {
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+};
+
+bool load_f32(const std::string& path, const char* role, F32Tensor* out, std::string* err);
+bool load_mask(const std::string& path, const char* role, MaskTensor* out, std::string* err);
+
+// Inputs of one dense attention call. Optional members may be null.
+struct DenseCall {
+  const F32Tensor* q = nullptr;
+  const F32Tensor* k = nullptr;
+  const F32Tensor* v = nullptr;
+  const MaskTensor* key_mask = nullptr;
+  const MaskTensor* static_mask = nullptr;
+  const F32Tensor* freqs = nullptr;
+  bool causal = false;
+  int64_t offset = 0;
+};
+
+// Checks ranks, allocates the output (B, Nq, H, D) and calls attngen_dense.
+// On failure *err holds a message (the API's attngen_last_error() when the
+// API refused the call). *kernel gets attngen_last_kernel() and *seconds the
+// wall time of the attngen_dense call alone.
+bool run_dense(const DenseCall& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
+               double* seconds, std::string* err);
+
+// "(2, 64, 4, 40)".
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace attngen::cli

@@ -1,0 +1,78 @@
+#include "dispatch.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernel_headers.h"
+
+namespace attngen {
+
+namespace {
+
+Bucket bucket_of(const char *s) { return std::strcmp(s, "decode") == 0 ? Bucket::Decode : Bucket::Prefill; }
+
+std::vector<KernelEntry> build_table() {
+    std::vector<KernelEntry> t;
+#define ATTNGEN_KERNEL(variant, name, head_dim, bucket, rotary, knobs, source) \
+    t.push_back(KernelEntry{#variant, #name, head_dim, bucket_of(#bucket), rotary != 0, knobs, source, (void *)&name});
+#include "kernels.inc"
+#undef ATTNGEN_KERNEL
+    return t;
+}
+
+}  // namespace
+
+const std::vector<KernelEntry> &kernel_table() {
+    static const std::vector<KernelEntry> table = build_table();
+    return table;
+}
+
+const KernelEntry *select_kernel(const std::string &variant, int head_dim, int num_queries, bool rotary) {
+    const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
+    const KernelEntry *generic = nullptr;
+    const KernelEntry *other_bucket = nullptr;
+    for (const KernelEntry &e : kernel_table()) {
+        if (e.variant != variant || e.rotary != rotary) continue;
+        if (e.head_dim != head_dim && e.head_dim != 0) continue;
+        if (e.bucket != want) {
+            if (!other_bucket || e.head_dim == head_dim) other_bucket = &e;
+            continue;
+        }
+        if (e.head_dim == head_dim) return &e;
+        generic = &e;
+    }
+    return generic ? generic : other_bucket;
+}
+
+const char *cpu_level() {
+#if defined(__x86_64__)
+    static const char *level = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+            return "avx512";
+        }
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+            return "avx2";
+        }
+        if (__builtin_cpu_supports("sse4.1")) return "sse41";
+        return "baseline";
+    }();
+    return level;
+#elif defined(__aarch64__)
+    return "arm64";
+#else
+    return "baseline";
+#endif
+}
+
+bool verbose() {
+    static const bool v = [] {
+        const char *e = std::getenv("ATTNGEN_VERBOSE");
+        return e && *e && std::strcmp(e, "0") != 0;
+    }();
+    return v;
+}
+
+}  // namespace attngen

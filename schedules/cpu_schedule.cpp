@@ -1,0 +1,172 @@
+#include "cpu_schedule.h"
+
+namespace attngen {
+
+std::string check_cpu_knobs(const Knobs &k, int head_dim) {
+    if (k.vec != 4 && k.vec != 8 && k.vec != 16) return "vec must be 4, 8 or 16";
+    if (k.tq < 1 || k.kc < 1 || k.rq < 1 || k.rk < 1) return "tile sizes must be positive";
+    if (k.qvec && k.tq % k.vec != 0) return "qvec=1 needs tq to be a multiple of vec";
+    if (k.tq % k.rq != 0) return "tq must be a multiple of rq";
+    if (k.qvec && k.kc % k.rk != 0) return "kc must be a multiple of rk";
+    if (!k.qvec && k.kc % (k.vec * k.rk) != 0) return "qvec=0 needs kc to be a multiple of vec*rk";
+    // Register budget (32 vector registers on AVX-512 and NEON, 16 on AVX2):
+    // accumulators plus the operands of one step must fit.
+    const int regs = k.vec == 8 ? 16 : 32;
+    const int dv = head_dim > 0 ? (head_dim + k.vec - 1) / k.vec : 4;
+    if (k.rq * dv + dv + 1 > regs) return "P@V register tile rq*ceil(D/vec) too large";
+    const int qk_acc = k.qvec ? k.rk * (k.tq / k.vec) : k.rk;
+    if (qk_acc + (k.qvec ? k.tq / k.vec : 1) + 1 > regs) return "Q@K register tile too large";
+    return "";
+}
+
+void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &k, int head_dim) {
+    (void)target;
+    Var d = f.d, ii = f.ii, j = f.j, h = f.h, b = f.b;
+    Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
+    Var io("io"), il("il"), t("t"), jo("jo"), jl("jl"), iq("iq"), ir("ir");
+    const int V = k.vec;
+    const bool fixed_d = head_dim > 0;
+    const bool d_exact = fixed_d && head_dim % V == 0;
+    auto vec_d = [&](auto stage, Var dv) {
+        if (d_exact) {
+            stage.vectorize(dv, V);
+        } else {
+            stage.vectorize(dv, V, TailStrategy::GuardWithIf);
+        }
+    };
+
+    // One task = one query tile (the algorithm's tile `it`) of one (batch,
+    // head). Tiles are aligned to 0, so the output split matches them; the
+    // last tile's rows past Nq are computed from clamped inputs and not
+    // written.
+    // When Nq is a multiple of tq every task is exactly one algorithmic
+    // tile (RoundUp keeps bounds exact, so all scratch has constant size).
+    // Otherwise guarded tiles; their producer bounds are looser.
+    auto tile_output = [&](Stage st, TailStrategy tail) {
+        st.split(oi, io, il, k.tq, tail).reorder(od, il, io, oh, ob);
+        vec_d(st, od);
+        if (k.threads_split) {
+            st.fuse(io, oh, t).fuse(t, ob, t).parallel(t);
+        } else {
+            st.fuse(oh, ob, t).parallel(t);
+        }
+    };
+    tile_output(output.specialize(f.num_queries % k.tq == 0), TailStrategy::RoundUp);
+    tile_output(output, TailStrategy::GuardWithIf);
+    LoopLevel tile = k.threads_split ? LoopLevel(output, t) : LoopLevel(output, io);
+
+    // Per tile: rotated, scaled queries, query-major for vector loads over
+    // queries (qvec) or feature-major for broadcasts (decode).
+    f.qs.compute_at(tile);
+    if (k.qvec) {
+        f.qs.reorder_storage(ii, d, f.it, h, b).reorder(ii, d).vectorize(ii, V);
+    } else {
+        vec_d(f.qs, d);
+    }
+    f.cosT.compute_root();
+    f.sinT.compute_root();
+
+    // K and V are read in place (Q@K^T broadcasts single key features, P@V
+    // loads contiguous value rows). Fused rotary rotates them once per call.
+    for (Func r : f.kv_rot) {
+        Var rd_ = r.args()[0], rh_ = r.args()[2], rb_ = r.args()[3];
+        Var rt("rt");
+        r.compute_root().fuse(rh_, rb_, rt).parallel(rt);
+        vec_d(r, rd_);
+    }
+
+    // The online-softmax state lives per tile; its update walks the chunks,
+    // and inside a chunk, blocks of rq queries.
+    f.st.compute_at(tile);
+    vec_d(f.st, d);
+    auto stu = f.st.update();
+    stu.split(ii, iq, ir, k.rq).reorder(d, ir, iq, f.rc.x);
+    vec_d(stu, d);
+    stu.unroll(ir);
+    LoopLevel chunk(f.st, f.rc.x);
+    LoopLevel qblock(f.st, iq);
+
+    if (!k.qvec) {
+        // Keys vectorised: stage the chunk's keys key-major.
+        f.kr.compute_at(chunk).reorder_storage(j, d, h, b).reorder(j, d).vectorize(j, V);
+    }
+
+    // Scores: register-tiled Q@K^T. ms holds one tq x kc chunk of scores.
+    f.ms.compute_at(chunk);
+    // The ms schedule below is copied into one specialisation per flag
+    // combination (specialisations take the schedule set before them).
+    struct MsSpecialise {
+        Func ms;
+        std::vector<Expr> flags;
+        void apply() {
+            // All flags off (the common case), then all but the first off
+            // (the flags come cheapest first); the generic path takes the
+            // rest. Each specialisation is a copy of the hot loop, so keep
+            // their number small.
+            if (flags.empty()) return;
+            Expr none = Internal::const_true();
+            for (const Expr &e : flags) none = none && !e;
+            ms.specialize(none);
+            if (flags.size() > 1) {
+                Expr rest_off = Internal::const_true();
+                for (size_t n = 1; n < flags.size(); n++) rest_off = rest_off && !flags[n];
+                ms.specialize(rest_off);
+            }
+        }
+    };
+    if (k.qvec) {
+        // rk keys x tq queries of accumulators; per feature: tq/V query
+        // vector loads and rk broadcast key features.
+        f.ms.reorder_storage(ii, j, f.it, h, b)
+            .split(j, jo, jl, k.rk)
+            .reorder(ii, jl, jo)
+            .vectorize(ii, V)
+            .unroll(jl);
+        f.s.compute_at(f.ms, jo).reorder_storage(ii, j, f.it, h, b);
+        f.s.vectorize(ii, V).unroll(j);
+        Var iv("iv"), io2("io2");
+        f.s.update()
+            .split(ii, io2, iv, V)
+            .reorder(iv, j, io2, f.rd.x)
+            .vectorize(iv)
+            .unroll(io2)
+            .unroll(j);
+        MsSpecialise{f.ms, f.score_flags}.apply();
+    } else {
+        // Decode: V*rk keys of one query at a time, vectorised over keys.
+        f.ms.split(j, jo, jl, V * k.rk).reorder(jl, ii, jo).vectorize(jl, V);
+        f.s.compute_at(f.ms, ii);
+        Var jv("jv"), jo2("jo2");
+        f.s.vectorize(j, V);
+        f.s.update().split(j, jo2, jv, V).reorder(jv, jo2, f.rd.x).vectorize(jv).unroll(jo2);
+        MsSpecialise{f.ms, f.score_flags}.apply();
+    }
+
+    // Chunk max, probabilities and their sum, per chunk.
+    f.cmax.compute_at(chunk);
+    f.p.compute_at(chunk);
+    f.psum.compute_at(chunk);
+    if (k.qvec) {
+        f.cmax.vectorize(ii, V);
+        f.cmax.update().reorder(ii, f.rj.x).vectorize(ii, V);
+        f.p.reorder_storage(ii, j, f.it, h, b).reorder(ii, j).vectorize(ii, V);
+        f.psum.vectorize(ii, V);
+        f.psum.update().reorder(ii, f.rj.x).vectorize(ii, V);
+    } else {
+        f.p.vectorize(j, V);
+    }
+
+    // P@V: a register tile of rq queries x D features accumulated over the
+    // chunk's keys (rq * D/V accumulators), then folded into the state.
+    f.pv.compute_at(qblock);
+    vec_d(f.pv, d);
+    if (fixed_d) f.pv.unroll(ii);
+    Var dvo("dvo"), dvi("dvi");
+    auto pvu = f.pv.update();
+    pvu.reorder(d, ii, f.rj.x).split(d, dvo, dvi, V, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .reorder(dvi, dvo, ii, f.rj.x)
+        .vectorize(dvi);
+    if (fixed_d) pvu.unroll(dvo).unroll(ii);
+}
+
+}  // namespace attngen
