@@ -13,6 +13,8 @@ using namespace Halide;
 
 // Masked scores are set to this value; p = 0 for anything at or below
 // kMaskedThreshold, so fully masked rows give l = 0 and a zero output.
+// Finite inputs cannot produce scores that low (|q.k|/sqrt(D) would need
+// features around 1e15).
 constexpr float kMaskedScore = -1e30f;
 constexpr float kMaskedThreshold = -1e29f;
 
@@ -99,7 +101,9 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     // merging rescales old and new by the difference of the maxima.
     f.p = Func("p");
     Expr m = f.ms(j, ii, it, h, b);
-    f.p(j, ii, it, h, b) = select(m > kMaskedThreshold, exp(m - f.cmax(ii, j / KC, it, h, b)), 0.0f);
+    // Written as "masked -> 0" rather than "kept -> exp" so that a NaN score
+    // (NaN input) propagates to the rows it reaches instead of vanishing.
+    f.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - f.cmax(ii, j / KC, it, h, b)));
 
     f.psum = Func("psum");
     f.psum(ii, c, it, h, b) = 0.0f;

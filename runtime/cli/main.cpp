@@ -1,1 +1,331 @@
-int main() { return 0; }
+// attngen: command-line tool of the attngen kernel library.
+//
+//   attngen check DIR [--filter SUBSTR] [--verbose]
+//   attngen run --variant dense --q Q.npy --k K.npy --v V.npy --out OUT.npy [...]
+//   attngen info
+//   attngen --help
+//
+// Exit codes: 0 success; 1 failure (a case failed, a run failed); 2 usage
+// error or unusable manifest.
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "attngen/attngen.h"
+#include "cli/golden.h"
+#include "io/npy.h"
+
+namespace {
+
+using namespace attngen;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFail = 1;
+constexpr int kExitUsage = 2;
+
+const char kUsage[] =
+    "usage: attngen <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  check DIR [--filter SUBSTR] [--verbose]\n"
+    "      Run the golden cases listed in DIR/manifest.json (case files in\n"
+    "      DIR/<case name>/) and compare with their expected.npy. Prints one line\n"
+    "      per case, 'PASS <name> <max_abs_err>' or 'FAIL <name> <max_abs_err|-> <reason>',\n"
+    "      then 'N passed, M failed'. --filter keeps the cases whose name contains\n"
+    "      SUBSTR; --verbose also prints the kernel each case ran.\n"
+    "      Exit 0 if every selected case passed (and at least one was selected),\n"
+    "      1 otherwise, 2 on usage errors or an unreadable/invalid manifest.\n"
+    "\n"
+    "  run --variant dense --q Q.npy --k K.npy --v V.npy --out OUT.npy\n"
+    "      [--key-mask M.npy] [--static-mask S.npy] [--freqs F.npy]\n"
+    "      [--causal] [--offset N] [--verbose]\n"
+    "      Run one attention on .npy files: q (B, Nq, H, D), k and v (B, Nk, Hkv, D)\n"
+    "      float32 (float16/float64 are converted); key_mask (B, Nk) and\n"
+    "      static_mask (S, S) uint8/bool, 1 = keep; freqs (Nf, R) rotary angles\n"
+    "      (rotates q, k and v); --offset N: KV cache of N rows (Nk = N + Nq).\n"
+    "      Writes OUT.npy (float32, (B, Nq, H, D)) and prints the kernel used and\n"
+    "      the wall time of the call. Exit 1 on errors, 2 on usage errors.\n"
+    "\n"
+    "  info\n"
+    "      Show the compiled kernels (variants, head dims, buckets, knobs), the\n"
+    "      CPU feature level and the status of every attention variant.\n"
+    "\n"
+    "  help, --help, -h\n"
+    "      Show this text.\n"
+    "\n"
+    "environment: ATTNGEN_VERBOSE=1 prints the kernel, CPU level and knobs of\n"
+    "every library call to stderr.\n";
+
+// Thrown for command-line mistakes; main prints it with the usage hint.
+struct UsageError {
+  std::string msg;
+};
+
+// Strict option parser: every option must be declared; value options need a
+// value (next argument or --opt=value); flags take none; no repeats.
+struct Args {
+  std::map<std::string, std::string> values;  // option -> value ("" for flags)
+  std::vector<std::string> positional;
+  bool help = false;
+
+  bool has(const std::string& opt) const { return values.count(opt) != 0; }
+  std::string get(const std::string& opt) const {
+    auto it = values.find(opt);
+    return it == values.end() ? std::string() : it->second;
+  }
+};
+
+Args parse_args(const std::string& command, int argc, char** argv, int first,
+                const std::vector<std::string>& value_opts, const std::vector<std::string>& flag_opts) {
+  auto is_in = [](const std::vector<std::string>& list, const std::string& s) {
+    for (const std::string& x : list) {
+      if (x == s) return true;
+    }
+    return false;
+  };
+  Args a;
+  bool only_positional = false;
+  for (int i = first; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (only_positional || arg.empty() || arg[0] != '-' || arg == "-") {
+      a.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      a.help = true;
+      continue;
+    }
+    std::string opt = arg, value;
+    bool inline_value = false;
+    const size_t eq = arg.find('=');
+    if (arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
+      opt = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      inline_value = true;
+    }
+    if (a.has(opt)) throw UsageError{command + ": option " + opt + " given more than once"};
+    if (is_in(value_opts, opt)) {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw UsageError{command + ": option " + opt + " needs a value"};
+        value = argv[++i];
+        if (value.compare(0, 2, "--") == 0) {
+          throw UsageError{command + ": option " + opt + " needs a value (got option '" + value + "')"};
+        }
+      }
+      if (value.empty()) throw UsageError{command + ": option " + opt + " needs a non-empty value"};
+      a.values[opt] = value;
+    } else if (is_in(flag_opts, opt)) {
+      if (inline_value) throw UsageError{command + ": option " + opt + " takes no value"};
+      a.values[opt] = "";
+    } else {
+      throw UsageError{command + ": unknown option '" + cli::sanitize(arg, false) + "'"};
+    }
+  }
+  return a;
+}
+
+int64_t parse_nonneg_int(const std::string& opt, const std::string& s) {
+  if (s.empty() || s.size() > 18) throw UsageError{"run: " + opt + " expects a non-negative integer, got '" + s + "'"};
+  int64_t v = 0;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') throw UsageError{"run: " + opt + " expects a non-negative integer, got '" + s + "'"};
+    v = v * 10 + (ch - '0');
+  }
+  return v;
+}
+
+// ---- check ---------------------------------------------------------------------
+
+int cmd_check(int argc, char** argv) {
+  const Args a = parse_args("check", argc, argv, 2, {"--filter"}, {"--verbose"});
+  if (a.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (a.positional.size() != 1) {
+    throw UsageError{a.positional.empty() ? "check: missing DIR (the folder holding manifest.json)"
+                                          : "check: expected one DIR, got " + std::to_string(a.positional.size()) +
+                                                " arguments"};
+  }
+  const std::string dir = a.positional[0];
+  const std::string filter = a.get("--filter");
+  const bool verbose = a.has("--verbose");
+  if (verbose) std::printf("attngen check %s (CPU feature level: %s)\n", dir.c_str(), attngen_cpu_level());
+
+  std::vector<cli::CaseResult> results;
+  std::string err;
+  const bool ok = cli::run_manifest(dir, filter, &results, &err, [&](const cli::CaseResult& r) {
+    std::printf("%s\n", cli::format_result_line(r).c_str());
+    if (verbose && !r.kernel.empty()) std::printf("    kernel: %s\n", cli::sanitize(r.kernel, false).c_str());
+    std::fflush(stdout);
+  });
+  if (!ok) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "attngen check: %s\n", cli::sanitize(err, false).c_str());
+    return kExitUsage;
+  }
+  size_t passed = 0, failed = 0;
+  for (const cli::CaseResult& r : results) (r.pass ? passed : failed)++;
+  std::printf("%zu passed, %zu failed\n", passed, failed);
+  std::fflush(stdout);
+  if (results.empty()) {
+    std::fprintf(stderr, "attngen check: no case selected%s\n",
+                 filter.empty() ? " (the manifest lists none)" : (" by --filter '" + filter + "'").c_str());
+    return kExitFail;
+  }
+  return failed == 0 ? kExitOk : kExitFail;
+}
+
+// ---- run -----------------------------------------------------------------------
+
+int cmd_run(int argc, char** argv) {
+  const Args a = parse_args("run", argc, argv, 2,
+                            {"--variant", "--q", "--k", "--v", "--key-mask", "--static-mask", "--freqs",
+                             "--offset", "--out"},
+                            {"--causal", "--verbose"});
+  if (a.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!a.positional.empty()) throw UsageError{"run: unexpected argument '" + cli::sanitize(a.positional[0], false) + "'"};
+  for (const char* req : {"--variant", "--q", "--k", "--v", "--out"}) {
+    if (!a.has(req)) throw UsageError{std::string("run: missing required option ") + req};
+  }
+  const std::string variant = a.get("--variant");
+  if (variant != "dense") {
+    for (const char* known : {"sparse_conv", "sparse_axial", "block_sparse", "chunked"}) {
+      if (variant == known) {
+        std::fprintf(stderr, "attngen run: variant '%s' not implemented yet (available: dense)\n", known);
+        return kExitFail;
+      }
+    }
+    throw UsageError{"run: unknown variant '" + cli::sanitize(variant, false) +
+                     "' (dense, sparse_conv, sparse_axial, block_sparse, chunked)"};
+  }
+  const int64_t offset = a.has("--offset") ? parse_nonneg_int("--offset", a.get("--offset")) : 0;
+  const bool verbose = a.has("--verbose");
+
+  std::string err;
+  cli::F32Tensor q, k, v, freqs;
+  cli::MaskTensor key_mask, static_mask;
+  const bool has_km = a.has("--key-mask"), has_sm = a.has("--static-mask"), has_fr = a.has("--freqs");
+  if (!cli::load_f32(a.get("--q"), "q", &q, &err) || !cli::load_f32(a.get("--k"), "k", &k, &err) ||
+      !cli::load_f32(a.get("--v"), "v", &v, &err) ||
+      (has_km && !cli::load_mask(a.get("--key-mask"), "key_mask", &key_mask, &err)) ||
+      (has_sm && !cli::load_mask(a.get("--static-mask"), "static_mask", &static_mask, &err)) ||
+      (has_fr && !cli::load_f32(a.get("--freqs"), "freqs", &freqs, &err))) {
+    std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
+    return kExitFail;
+  }
+  struct Named {
+    const char* name;
+    const cli::F32Tensor* t;
+  };
+  for (const Named& n : {Named{"q", &q}, Named{"k", &k}, Named{"v", &v}, Named{"freqs", has_fr ? &freqs : nullptr}}) {
+    if (n.t && n.t->file_dtype != io::DType::F32) {
+      std::fprintf(stderr, "attngen run: note: %s converted from %s to float32\n", n.name,
+                   io::dtype_name(n.t->file_dtype));
+    }
+  }
+
+  cli::DenseCall call;
+  call.q = &q;
+  call.k = &k;
+  call.v = &v;
+  call.key_mask = has_km ? &key_mask : nullptr;
+  call.static_mask = has_sm ? &static_mask : nullptr;
+  call.freqs = has_fr ? &freqs : nullptr;
+  call.causal = a.has("--causal");
+  call.offset = offset;
+  if (verbose) {
+    std::printf("q %s  k %s  v %s", cli::shape_str(q.shape).c_str(), cli::shape_str(k.shape).c_str(),
+                cli::shape_str(v.shape).c_str());
+    if (has_km) std::printf("  key_mask %s", cli::shape_str(key_mask.shape).c_str());
+    if (has_sm) std::printf("  static_mask %s", cli::shape_str(static_mask.shape).c_str());
+    if (has_fr) std::printf("  freqs %s", cli::shape_str(freqs.shape).c_str());
+    std::printf("\ncausal=%s offset=%lld rotary=%s  CPU feature level: %s\n", call.causal ? "yes" : "no",
+                static_cast<long long>(offset), has_fr ? "qkv" : "no", attngen_cpu_level());
+  }
+
+  std::vector<float> out;
+  std::vector<int64_t> out_shape;
+  std::string kernel;
+  double seconds = 0;
+  if (!cli::run_dense(call, &out, &out_shape, &kernel, &seconds, &err)) {
+    std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
+    return kExitFail;
+  }
+  const std::string out_path = a.get("--out");
+  if (!io::npy_save(out_path, io::DType::F32, out_shape, out.data(), &err)) {
+    std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
+    return kExitFail;
+  }
+  std::printf("kernel: %s\n", kernel.c_str());
+  std::printf("time: %.3f ms\n", seconds * 1e3);
+  std::printf("wrote %s %s float32\n", out_path.c_str(), cli::shape_str(out_shape).c_str());
+  return kExitOk;
+}
+
+// ---- info ----------------------------------------------------------------------
+
+int cmd_info(int argc, char** argv) {
+  const Args a = parse_args("info", argc, argv, 2, {}, {});
+  if (a.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!a.positional.empty()) throw UsageError{"info: unexpected argument '" + cli::sanitize(a.positional[0], false) + "'"};
+  const std::string build = attngen_build_info();
+  std::fputs(build.c_str(), stdout);
+  if (!build.empty() && build.back() != '\n') std::fputc('\n', stdout);
+  std::printf("\nCPU feature level: %s\n", attngen_cpu_level());
+  std::printf("\nvariants:\n");
+  for (const char* var : {"dense", "sparse_conv", "sparse_axial", "block_sparse", "chunked"}) {
+    const bool built = build.find(std::string("variant=") + var + " ") != std::string::npos;
+    std::printf("  %-13s %s\n", var, built ? "available" : "not built yet");
+  }
+  return kExitOk;
+}
+
+int dispatch(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (cmd == "check") return cmd_check(argc, argv);
+  if (cmd == "run") return cmd_run(argc, argv);
+  if (cmd == "info") return cmd_info(argc, argv);
+  std::fprintf(stderr, "attngen: unknown command '%s'\n\n", cli::sanitize(cmd, false).c_str());
+  std::fputs(kUsage, stderr);
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "attngen %s\n(run 'attngen --help' for usage)\n", e.msg.c_str());
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "attngen: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attngen: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "attngen: internal error\n");
+  }
+  return kExitFail;
+}

@@ -141,7 +141,11 @@ attngen_status check_tensor(const char *name, const attngen_tensor *t, attngen_d
         // Sorted by stride, each dimension must step past the whole extent
         // of the smaller ones, or two elements share an address.
         int order[ATTNGEN_MAX_DIMS] = {0, 1, 2, 3};
-        std::sort(order, order + ndim, [&](int a, int b) { return v->strides[a] < v->strides[b]; });
+        for (int r = 1; r < ndim; r++) {  // insertion sort by stride
+            for (int q = r; q > 0 && v->strides[order[q]] < v->strides[order[q - 1]]; q--) {
+                std::swap(order[q], order[q - 1]);
+            }
+        }
         int64_t span = 1;
         for (int r = 0; r < ndim; r++) {
             int i = order[r];
