@@ -133,7 +133,8 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     f.out = Func("attn_out");
     Expr l = f.st(d, i % f.tq, i / f.tq, h, b)[1];
     Expr acc = f.st(d, i % f.tq, i / f.tq, h, b)[2];
-    f.out(d, i, h, b) = select(l > 0.0f, acc / l, 0.0f);
+    // l == 0 only for rows with no visible key; a NaN l stays NaN.
+    f.out(d, i, h, b) = select(l == 0.0f, 0.0f, acc / l);
 }
 
 }  // namespace attngen

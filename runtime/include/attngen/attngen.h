@@ -34,10 +34,10 @@ extern "C" {
 typedef enum attngen_status {
     ATTNGEN_OK = 0,
     ATTNGEN_ERR_NULL_ARGUMENT = 1,  /* a required pointer is NULL */
-    ATTNGEN_ERR_SHAPE = 2,          /* shapes disagree (q/k/v/out, masks, tables) */
+    ATTNGEN_ERR_SHAPE = 2,          /* shapes disagree (q/k/v/out, masks, rotary table and its dim) */
     ATTNGEN_ERR_LAYOUT = 3,         /* strides unsupported, out of range or overlapping */
     ATTNGEN_ERR_DTYPE = 4,          /* element type not accepted for this argument */
-    ATTNGEN_ERR_OPTION = 5,         /* an option value is invalid (offset, rotary dim, ...) */
+    ATTNGEN_ERR_OPTION = 5,         /* an option value is invalid (e.g. a negative offset) */
     ATTNGEN_ERR_TOO_LARGE = 6,      /* a size exceeds the kernels' 32-bit indexing limits */
     ATTNGEN_ERR_UNSUPPORTED = 7,    /* no kernel was built for this case */
     ATTNGEN_ERR_KERNEL = 8,         /* the generated kernel reported an error */
