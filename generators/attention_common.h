@@ -101,9 +101,11 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     // merging rescales old and new by the difference of the maxima.
     f.p = Func("p");
     Expr m = f.ms(j, ii, it, h, b);
-    // Written as "masked -> 0" rather than "kept -> exp" so that a NaN score
-    // (NaN input) propagates to the rows it reaches instead of vanishing.
-    f.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - f.cmax(ii, j / KC, it, h, b)));
+    // Written as "masked -> 0" rather than "kept -> exp", and with the NaN
+    // passed through explicitly (Halide's polynomial exp does not return NaN
+    // for NaN), so a non-finite input reaches exactly the rows that see it.
+    Expr x = m - f.cmax(ii, j / KC, it, h, b);
+    f.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, select(is_nan(x), x, exp(x)));
 
     f.psum = Func("psum");
     f.psum(ii, c, it, h, b) = 0.0f;
