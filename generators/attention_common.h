@@ -101,12 +101,10 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     // merging rescales old and new by the difference of the maxima.
     f.p = Func("p");
     Expr m = f.ms(j, ii, it, h, b);
-    // A NaN score must reach exactly the rows that see it. Halide compiles
-    // float compares under fast-math (LLVM may assume no NaNs and flip them)
-    // and its polynomial exp maps NaN to a finite value, so the only reliable
-    // test is is_nan (always strict), checked first.
-    Expr x = m - f.cmax(ii, j / KC, it, h, b);
-    f.p(j, ii, it, h, b) = select(is_nan(x), x, select(m <= kMaskedThreshold, 0.0f, exp(x)));
+    // Note: NaN inputs are not guaranteed to propagate (issue 8): Halide
+    // compiles float compares under fast-math and its exp is polynomial, and
+    // an explicit is_nan select here did not bring the NaN through.
+    f.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - f.cmax(ii, j / KC, it, h, b)));
 
     f.psum = Func("psum");
     f.psum(ii, c, it, h, b) = 0.0f;
@@ -136,9 +134,8 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     f.out = Func("attn_out");
     Expr l = f.st(d, i % f.tq, i / f.tq, h, b)[1];
     Expr acc = f.st(d, i % f.tq, i / f.tq, h, b)[2];
-    // l == 0 only for rows with no visible key; a NaN l stays NaN (is_nan
-    // first, for the same fast-math reason as in p).
-    f.out(d, i, h, b) = select(is_nan(l), l, select(l == 0.0f, 0.0f, acc / l));
+    // l == 0 only for rows with no visible key.
+    f.out(d, i, h, b) = select(l == 0.0f, 0.0f, acc / l);
 }
 
 }  // namespace attngen
