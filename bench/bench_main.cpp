@@ -31,6 +31,7 @@
 // than kMaxCallSeconds, and materializing impls are skipped when the score
 // tensor would exceed kMaxScoreBytes.
 #include <attngen/attngen.h>
+#include <attngen/layout.h>
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -75,8 +76,11 @@ const Workload kWorkloads[] = {
     {"decode", 8, 8, 1, 1280, 64, 1279, "one decode step on a 1279-token KV cache"},
 };
 
+enum class Kind { Dense, SparseConv, SparseAxialRow, SparseAxialCol, BlockSparse, BlockSparseFull, Chunked };
+
 struct Variant {
   const char* name;
+  Kind kind;
   bool causal;
   bool key_mask;  // a random (B, Nk) key-padding mask
   // "" if the variant applies to the workload, else why not (then its
@@ -89,8 +93,31 @@ std::string dense_not_applicable(const Workload& w) {
   return {};
 }
 
+// DALL-E sequence of the dalle workload: 257 text tokens + a 32 x 32 image.
+constexpr int kDalleImage = 32, kDalleKernel = 5;
+std::string dalle_only(const Workload& w) {
+  if (std::string(w.name) != "dalle") return "the DALL-E patterns are defined on the dalle workload";
+  return {};
+}
+std::string chunked_not_applicable(const Workload& w) {
+  if (w.offset != 0) return "chunked attention has no KV cache";
+  if (std::string(w.name) == "dalle") return "chunked attention is benchmarked on the Stable Diffusion workloads";
+  return {};
+}
+
+bool uses_mask_matrix(Kind k) { return k != Kind::Dense && k != Kind::Chunked; }
+
 const Variant kVariants[] = {
-    {"dense_causal", true, false, dense_not_applicable},
+    {"dense_causal", Kind::Dense, true, false, dense_not_applicable},
+    {"sparse_conv_k5", Kind::SparseConv, true, false, dalle_only},
+    {"sparse_axial_row", Kind::SparseAxialRow, true, false, dalle_only},
+    {"sparse_axial_col", Kind::SparseAxialCol, true, false, dalle_only},
+    // DALL-E's default block layout (block 16, text blocks global, random
+    // blocks, local window 4), causal; and the full causal layout, whose
+    // time is the denominator of the kept-blocks ratio.
+    {"block_sparse", Kind::BlockSparse, true, false, dalle_only},
+    {"block_sparse_full", Kind::BlockSparseFull, true, false, dalle_only},
+    {"chunked", Kind::Chunked, false, false, chunked_not_applicable},
 };
 
 // ---- Settings --------------------------------------------------------------------
@@ -131,6 +158,12 @@ struct DataSet {
   std::unique_ptr<float[], FreeDeleter> q, k, v, out;
   std::vector<uint8_t> key_mask;  // (B, Nk), 1 = keep
   std::map<std::string, std::vector<float>> ref;  // per variant: attngen's output on copy 0
+  std::map<std::string, std::vector<uint8_t>> masks;    // per variant: (Nq, Nk) keep matrix
+  std::map<std::string, std::vector<uint8_t>> layouts;  // per block-sparse variant: (1, nb, nb)
+  std::map<std::string, attngen_block_layout*> handles;
+  ~DataSet() {
+    for (auto& [name, h] : handles) attngen_block_layout_destroy(h);
+  }
 
   DataSet(const Workload& wl, int max_copies) : w(wl) {
     q_elems = size_t(w.B) * w.Nq * w.H * w.D;
@@ -181,8 +214,77 @@ DataSet& dataset(const Workload& w) {
   return *current;
 }
 
+constexpr int kBlock = 16;
+
+// The block layout of a block-sparse variant (built once per data set).
+const std::vector<uint8_t>& block_layout(const Variant& var, DataSet& d) {
+  auto& l = d.layouts[var.name];
+  if (!l.empty()) return l;
+  const int nb = (d.w.Nq + kBlock - 1) / kBlock;
+  l.assign(size_t(nb) * nb, 1);
+  if (var.kind == Kind::BlockSparse) {
+    const int64_t text = d.w.Nq + 1 - kDalleImage * kDalleImage;
+    if (attngen_layout_dalle(1, d.w.Nq, text, var.causal, 42, l.data(), l.size()) != ATTNGEN_OK)
+      throw std::runtime_error(std::string("attngen_layout_dalle: ") + attngen_last_error());
+  }
+  return l;
+}
+
+attngen_block_layout* block_handle(const Variant& var, DataSet& d) {
+  auto& h = d.handles[var.name];
+  if (h) return h;
+  const std::vector<uint8_t>& l = block_layout(var, d);
+  const int64_t nb = (d.w.Nq + kBlock - 1) / kBlock, shape[3] = {1, nb, nb};
+  attngen_tensor t = attngen_tensor_make(const_cast<uint8_t*>(l.data()), ATTNGEN_U8, 3, shape);
+  if (attngen_block_layout_create(&t, kBlock, var.causal, &h) != ATTNGEN_OK)
+    throw std::runtime_error(std::string("attngen_block_layout_create: ") + attngen_last_error());
+  return h;
+}
+
+// The (Nq, Nk) keep matrix of a masked variant (causal included), shared
+// by all (b, h): the materializing baselines apply it to their scores.
+const std::vector<uint8_t>& mask_matrix(const Variant& var, DataSet& d) {
+  auto& m = d.masks[var.name];
+  if (!m.empty()) return m;
+  const int N = d.w.Nq, text = N + 1 - kDalleImage * kDalleImage, G = kDalleImage;
+  m.assign(size_t(N) * N, 0);
+  const std::vector<uint8_t>* layout = nullptr;
+  if (var.kind == Kind::BlockSparse || var.kind == Kind::BlockSparseFull) layout = &block_layout(var, d);
+  const int nb = (N + kBlock - 1) / kBlock;
+  for (int i = 0; i < N; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      bool keep = false;
+      if (layout) {
+        keep = (*layout)[size_t(i / kBlock) * nb + j / kBlock] != 0;
+      } else if (i < text) {
+        keep = j < text;
+      } else if (j < text) {
+        keep = true;
+      } else {
+        const int r = (i - text) / G, c = (i - text) % G, rj = (j - text) / G, cj = (j - text) % G;
+        if (var.kind == Kind::SparseConv) {
+          keep = r - rj >= 0 && r - rj < kDalleKernel && c - cj >= 0 && c - cj < kDalleKernel;
+        } else if (var.kind == Kind::SparseAxialRow) {
+          keep = rj == r && cj <= c;
+        } else {
+          keep = cj == c && rj <= r;
+        }
+      }
+      m[size_t(i) * N + j] = keep;
+    }
+  }
+  return m;
+}
+
 // Query-key pairs the variant keeps, summed over (b, h).
-double kept_pairs(const Variant& var, const Workload& w, const DataSet& d) {
+double kept_pairs(const Variant& var, const Workload& w, DataSet& d) {
+  if (var.kind == Kind::Chunked) return double(w.B) * w.H * double(w.Nq) * w.Nk;
+  if (uses_mask_matrix(var.kind)) {
+    const std::vector<uint8_t>& m = mask_matrix(var, d);
+    double n = 0;
+    for (uint8_t x : m) n += x;
+    return n * w.B * w.H;
+  }
   double total = 0;
   std::vector<int64_t> prefix(w.Nk + 1);
   for (int b = 0; b < w.B; ++b) {
@@ -197,7 +299,7 @@ double kept_pairs(const Variant& var, const Workload& w, const DataSet& d) {
   return total * w.H;
 }
 
-double kept_flops(const Variant& var, const Workload& w, const DataSet& d) {
+double kept_flops(const Variant& var, const Workload& w, DataSet& d) {
   return 4.0 * w.D * kept_pairs(var, w, d);  // 2 for q.k, 2 for p*v, per feature
 }
 
@@ -218,12 +320,12 @@ struct Impl {
   // "" if it can run, else the reason it is skipped (SkipWithError).
   std::function<std::string(const Variant&, const Workload&)> unsupported;
   // One call on copy c; "" on success, else the error.
-  std::function<std::string(const Variant&, const DataSet&, int c, float* out)> run;
+  std::function<std::string(const Variant&, DataSet&, int c, float* out)> run;
   // Optional label for the report (called after a successful run).
-  std::function<std::string(const Variant&, const DataSet&)> label;
+  std::function<std::string(const Variant&, DataSet&)> label;
 };
 
-std::string run_attngen(const Variant& var, const DataSet& d, int c, float* out) {
+std::string run_attngen(const Variant& var, DataSet& d, int c, float* out) {
   const Workload& w = d.w;
   const int64_t qs[4] = {w.B, w.Nq, w.H, w.D}, kvs[4] = {w.B, w.Nk, w.H, w.D}, kms[2] = {w.B, w.Nk};
   attngen_tensor q = attngen_tensor_make(const_cast<float*>(d.qp(c)), ATTNGEN_F32, 4, qs);
@@ -231,20 +333,58 @@ std::string run_attngen(const Variant& var, const DataSet& d, int c, float* out)
   attngen_tensor v = attngen_tensor_make(const_cast<float*>(d.vp(c)), ATTNGEN_F32, 4, kvs);
   attngen_tensor o = attngen_tensor_make(out, ATTNGEN_F32, 4, qs);
   attngen_tensor km = attngen_tensor_make(const_cast<uint8_t*>(d.key_mask.data()), ATTNGEN_U8, 2, kms);
-  attngen_dense_options opts;
-  attngen_dense_options_init(&opts);
-  opts.causal = var.causal ? 1 : 0;
-  opts.offset = w.offset;
-  if (var.key_mask) opts.key_mask = &km;
-  const attngen_status s = attngen_dense(&q, &k, &v, &o, &opts);
-  if (s != ATTNGEN_OK) return std::string("attngen_dense: ") + attngen_status_string(s) + ": " + attngen_last_error();
+  attngen_status s = ATTNGEN_OK;
+  const char* fn = "";
+  switch (var.kind) {
+    case Kind::Dense: {
+      fn = "attngen_dense";
+      attngen_dense_options opts;
+      attngen_dense_options_init(&opts);
+      opts.causal = var.causal ? 1 : 0;
+      opts.offset = w.offset;
+      if (var.key_mask) opts.key_mask = &km;
+      s = attngen_dense(&q, &k, &v, &o, &opts);
+      break;
+    }
+    case Kind::SparseConv:
+    case Kind::SparseAxialRow:
+    case Kind::SparseAxialCol: {
+      attngen_sparse_options opts;
+      attngen_sparse_options_init(&opts);
+      opts.seq_len = w.Nq;
+      opts.image_size = kDalleImage;
+      opts.kernel_size = kDalleKernel;
+      opts.axis = var.kind == Kind::SparseAxialCol ? 1 : 0;
+      fn = var.kind == Kind::SparseConv ? "attngen_sparse_conv" : "attngen_sparse_axial";
+      s = var.kind == Kind::SparseConv ? attngen_sparse_conv(&q, &k, &v, &o, &opts)
+                                       : attngen_sparse_axial(&q, &k, &v, &o, &opts);
+      break;
+    }
+    case Kind::BlockSparse:
+    case Kind::BlockSparseFull: {
+      fn = "attngen_block_sparse";
+      try {
+        s = attngen_block_sparse(&q, &k, &v, &o, block_handle(var, d), nullptr);
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      break;
+    }
+    case Kind::Chunked: {
+      fn = "attngen_chunked";
+      s = attngen_chunked(&q, &k, &v, &o, nullptr);
+      break;
+    }
+  }
+  if (s != ATTNGEN_OK) return std::string(fn) + ": " + attngen_status_string(s) + ": " + attngen_last_error();
   return {};
 }
 
-MaterializedArgs materialized_args(const Variant& var, const DataSet& d, int c, float* out) {
+MaterializedArgs materialized_args(const Variant& var, DataSet& d, int c, float* out) {
   const Workload& w = d.w;
   MaterializedArgs a{w.B, w.Nq, w.Nk, w.H, w.D, w.D, d.qp(c), d.kp(c), d.vp(c), out, var.causal,
-                     nullptr, var.key_mask ? d.key_mask.data() : nullptr};
+                     uses_mask_matrix(var.kind) ? mask_matrix(var, d).data() : nullptr,
+                     var.key_mask ? d.key_mask.data() : nullptr};
   return a;
 }
 
@@ -254,10 +394,10 @@ std::vector<Impl> make_impls() {
   auto none = [](const Variant&, const Workload&) { return std::string(); };
 
   impls.push_back({"attngen", always, none, run_attngen,
-                   [](const Variant&, const DataSet&) { return std::string(attngen_last_kernel()); }});
+                   [](const Variant&, DataSet&) { return std::string(attngen_last_kernel()); }});
 
   impls.push_back({"blas_materialized", always, none,
-                   [](const Variant& var, const DataSet& d, int c, float* out) {
+                   [](const Variant& var, DataSet& d, int c, float* out) {
                      try {
                        blas_materialized(materialized_args(var, d, c, out));
                      } catch (const std::exception& e) {
@@ -265,7 +405,7 @@ std::vector<Impl> make_impls() {
                      }
                      return std::string();
                    },
-                   [](const Variant&, const DataSet&) { return std::string("OpenBLAS sgemm per (b, h)"); }});
+                   [](const Variant&, DataSet&) { return std::string("OpenBLAS sgemm per (b, h)"); }});
 
   impls.push_back({"dnnl_materialized", always,
                    [](const Variant&, const Workload& w) {
@@ -274,7 +414,7 @@ std::vector<Impl> make_impls() {
                               " GiB (cap: " + fmt("%.0f", kMaxScoreBytes / (1u << 30)) + " GiB)";
                      return std::string();
                    },
-                   [](const Variant& var, const DataSet& d, int c, float* out) {
+                   [](const Variant& var, DataSet& d, int c, float* out) {
                      try {
                        dnnl_materialized(materialized_args(var, d, c, out));
                      } catch (const std::exception& e) {
@@ -282,7 +422,7 @@ std::vector<Impl> make_impls() {
                      }
                      return std::string();
                    },
-                   [](const Variant& var, const DataSet& d) {
+                   [](const Variant& var, DataSet& d) {
                      return "oneDNN " + dnnl_materialized_impl(materialized_args(var, d, 0, d.outp(0)));
                    }});
 
@@ -294,7 +434,10 @@ std::vector<Impl> make_impls() {
         {std::string("autosched_") + ker->name,
          // Built for head_dim=64 only: not registered for other head dims.
          [](const Variant&, const Workload& w) { return w.D == kAutoschedHeadDim; },
-         [ker](const Variant&, const Workload& w) {
+         [ker](const Variant& var, const Workload& w) {
+           if (uses_mask_matrix(var.kind))
+             return std::string("no autoscheduled build of the ") + var.name +
+                    " pipeline (the autoscheduler libraries are built from the dense generator)";
            if (!ker->fn)
              return std::string("autoscheduler ") + ker->scheduler + " could not schedule this pipeline: " +
                     ker->why_missing;
@@ -308,13 +451,13 @@ std::vector<Impl> make_impls() {
                     fmt("%.0f", kMaxScoreBytes / (1u << 30)) + " GiB)";
            return std::string();
          },
-         [ker](const Variant& var, const DataSet& d, int c, float* out) {
+         [ker](const Variant& var, DataSet& d, int c, float* out) {
            const Workload& w = d.w;
            AutoschedArgs a{w.B,    w.Nq,    w.Nk,    w.H,         w.H, w.D, d.qp(c), d.kp(c), d.vp(c),
                            out,    var.causal, int32_t(w.offset), var.key_mask ? d.key_mask.data() : nullptr};
            return run_autosched(*ker, a);
          },
-         [ker](const Variant&, const DataSet&) {
+         [ker](const Variant&, DataSet&) {
            return std::string("Halide ") + ker->scheduler + " autoschedule, " + autosched_target();
          }});
   }
@@ -422,6 +565,11 @@ void run_benchmark(benchmark::State& st, const Variant& var, const Workload& w, 
   st.counters["GFLOPS"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["peak_frac"] =
       benchmark::Counter(g_peak_gflops > 0 ? flops / 1e9 / g_peak_gflops : 0, benchmark::Counter::kIsIterationInvariantRate);
+  if (is_attngen) {
+    attngen_call_stats stats{};
+    if (attngen_last_call_stats(&stats) == ATTNGEN_OK)
+      st.counters["scratch_bytes"] = benchmark::Counter(double(stats.peak_scratch_bytes));
+  }
   if (impl.label) st.SetLabel(impl.label(var, d));
 }
 
@@ -527,6 +675,34 @@ void print_summary(std::ostream& os, const CollectingReporter& rep, const std::v
                       100 * r->peak_frac, vs.c_str());
         os << line;
       }
+    }
+  }
+  // Ratios the issues set bars on, when both sides ran.
+  auto ms_of = [&](const std::string& name) {
+    auto it = rep.results().find(name);
+    return it == rep.results().end() || it->second.error ? 0.0 : it->second.ms;
+  };
+  bool header = false;
+  auto bar = [&](const std::string& what, double value, double limit) {
+    if (!header) os << "\nratios (one run):\n";
+    header = true;
+    std::snprintf(line, sizeof line, "  %-58s %6.3f  (bar <= %.3f: %s)\n", what.c_str(), value, limit,
+                  value <= limit ? "met" : "NOT met");
+    os << line;
+  };
+  const double dense = ms_of("dense_causal/dalle/attngen");
+  for (const char* v : {"sparse_conv_k5", "sparse_axial_row", "sparse_axial_col"}) {
+    const double t = ms_of(std::string(v) + "/dalle/attngen");
+    if (dense > 0 && t > 0) bar(std::string(v) + "/dalle / dense_causal/dalle (attngen)", t / dense, 0.5);
+  }
+  const double bs = ms_of("block_sparse/dalle/attngen"), full = ms_of("block_sparse_full/dalle/attngen");
+  if (bs > 0 && full > 0) {
+    const int N = 1280, nb = (N + kBlock - 1) / kBlock;
+    std::vector<uint8_t> l(size_t(nb) * nb);
+    if (attngen_layout_dalle(1, N, N + 1 - kDalleImage * kDalleImage, 1, 42, l.data(), l.size()) == ATTNGEN_OK) {
+      const double kept = double(attngen_layout_count(l.data(), 1, nb, 1)) / (double(nb) * (nb + 1) / 2);
+      bar("block_sparse / block_sparse_full time, over kept-block ratio " + fmt("%.3f", kept), bs / full / kept,
+          1.25);
     }
   }
   if (!notes.empty()) {

@@ -1,7 +1,9 @@
 # Kernel libraries and the runtime's dispatch table.
 #
 # Naming grammar (one place): attngen_<variant>_<dtype>_d<D|any>_<bucket>[_rot]
-#   variant  dense | ...            (one Halide generator each)
+#   variant  dense | sparse_conv | sparse_axial_row | sparse_axial_col |
+#            block_sparse | chunked (the generator is attngen_<variant>
+#            unless GENERATOR names another, e.g. sparse_axial + axis=)
 #   dtype    f32                    (storage type)
 #   D        specialised head dim, or "any" for the generic path
 #   bucket   prefill | decode       (shape bucket the knobs were chosen for)
@@ -14,11 +16,28 @@ set_property(GLOBAL PROPERTY ATTNGEN_KERNEL_LIBS "")
 set_property(GLOBAL PROPERTY ATTNGEN_RUNTIME_TARGET "")
 
 # attngen_add_kernel(VARIANT dense HEAD_DIM 64 BUCKET prefill ROTARY 0
-#                    PARAMS "tq=32 kc=128 ..." SOURCE "hand default")
+#                    PARAMS "tq=32 kc=128 ..." SOURCE "hand default"
+#                    [GENERATOR attngen_x] [DTYPE f32])
+# ROTARY given: the generator's rotary param is set and the name carries
+# _rot when true. Not given: the generator's default (the DALL-E sparse
+# kernels always fuse rotary; rotary_dim = 0 at run time turns it off).
 function(attngen_add_kernel)
-    cmake_parse_arguments(K "" "VARIANT;HEAD_DIM;BUCKET;ROTARY;PARAMS;SOURCE;DTYPE" "" ${ARGN})
+    cmake_parse_arguments(K "" "VARIANT;HEAD_DIM;BUCKET;ROTARY;PARAMS;SOURCE;DTYPE;GENERATOR" "" ${ARGN})
     if (NOT K_DTYPE)
         set(K_DTYPE f32)
+    endif ()
+    if (NOT K_GENERATOR)
+        set(K_GENERATOR attngen_${K_VARIANT})
+    endif ()
+    set(rot_param "")
+    if (DEFINED K_ROTARY AND NOT K_ROTARY STREQUAL "")
+        if (K_ROTARY)
+            set(rot_param rotary=true)
+        else ()
+            set(rot_param rotary=false)
+        endif ()
+    else ()
+        set(K_ROTARY 0)
     endif ()
     if (K_HEAD_DIM EQUAL 0)
         set(dname "dany")
@@ -28,9 +47,6 @@ function(attngen_add_kernel)
     set(name "attngen_${K_VARIANT}_${K_DTYPE}_${dname}_${K_BUCKET}")
     if (K_ROTARY)
         string(APPEND name "_rot")
-        set(rot true)
-    else ()
-        set(rot false)
     endif ()
     separate_arguments(params UNIX_COMMAND "${K_PARAMS}")
     # All kernels share the runtime of the first one.
@@ -40,9 +56,9 @@ function(attngen_add_kernel)
         set(rt_args USE_RUNTIME ${runtime})
     endif ()
     add_halide_library(${name} FROM attngen_generators
-                       GENERATOR attngen_${K_VARIANT}
+                       GENERATOR ${K_GENERATOR}
                        TARGETS ${ATTNGEN_CPU_TARGETS}
-                       PARAMS head_dim=${K_HEAD_DIM} rotary=${rot} ${params}
+                       PARAMS head_dim=${K_HEAD_DIM} ${rot_param} ${params}
                        ${rt_args})
     if (NOT runtime)
         set_property(GLOBAL PROPERTY ATTNGEN_RUNTIME_TARGET ${name}.runtime)

@@ -5,6 +5,10 @@
 // the returned AttnFuncs. Nothing here schedules anything.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "Halide.h"
 
 namespace attngen {
@@ -18,37 +22,77 @@ using namespace Halide;
 constexpr float kMaskedScore = -1e30f;
 constexpr float kMaskedThreshold = -1e29f;
 
-// All funcs and loop variables a schedule family needs. Queries are tiled in
-// the algorithm itself: query i = it * tq + ii. Pruning decisions (which key
-// chunks a tile visits) depend on the tile `it` only, so every per-chunk
-// scratch spans exactly tq rows. Schedules pick loop and storage order.
-struct AttnFuncs {
-    Var d{"d"}, ii{"ii"}, it{"it"}, j{"j"}, h{"h"}, b{"b"}, c{"c"};
-    RDom rd;  // over the head dim (scores)
-    RDom rj;  // over the keys of one chunk
-    RDom rc;  // over chunks, predicated by the variant's chunk filter
-    Func cosT, sinT;  // rotary tables (r, pos), may be unused
-    Func qs;    // (d, ii, it, h, b) rotated and scaled queries
-    Func kr;    // (d, j, h, b) keys as seen by query head h (rotated)
-    Func vr;    // (d, j, h, b) values as seen by query head h (rotated)
+// One pass of the online softmax over a set of keys, walked in chunks of kc
+// keys. A variant has one phase (dense: all keys) or several (DALL-E sparse:
+// the text keys, then the image keys near the query); the running state is
+// carried from phase to phase. Within a phase, key slot j (chunk j / kc)
+// maps to a key position through the phase's key_pos, which may depend on
+// the query (query_dependent): then the keys are staged key-major per chunk
+// (kstage) so that consecutive queries load consecutive keys as vectors.
+struct KeyPhase {
+    std::string name;
+    int kc = 64;
+    bool query_dependent = false;
+    RDom rd;    // over the head dim (scores)
+    RDom rj;    // over the key slots of one chunk
+    RDom rc;    // over chunks, predicated by the phase's chunk filter
+    Func kstage;  // (d, kpos, h, b) staged keys; query-dependent phases only
     Func s;     // (j, ii, it, h, b) raw scores, pure 0 + update over rd
     Func ms;    // (j, ii, it, h, b) masked scores
     Func cmax;  // (ii, c, it, h, b) max of one chunk's masked scores
     Func p;     // (j, ii, it, h, b) exp(ms - cmax(chunk of j)), 0 where masked
     Func psum;  // (ii, c, it, h, b) sum of p over one chunk
     Func pv;    // (d, ii, c, it, h, b) p @ v over one chunk
-    Func st;    // (d, ii, it, h, b) Tuple(m, l, acc): running max, sum, numerator
-    Func out;   // (d, i, h, b), i = it * tq + ii
-    std::vector<Func> kv_rot;  // root-level rotated K/V, when rotary is fused
+    // (d, ii, it, h, b) Tuple(m, l, acc) after this phase: the previous
+    // phase's state (or the empty state) plus one update merging the chunks.
+    // A Func per phase, so each phase's loops belong to a stage of its own.
+    Func st;
     // Runtime flags worth a specialised score loop (e.g. "a mask is used"),
     // cheapest first: schedules specialise ms on them, so unused masks cost
     // nothing.
     std::vector<Expr> score_flags;
+};
+
+// All funcs and loop variables a schedule family needs. Queries are tiled in
+// the algorithm itself: query i = it * tq + ii. Pruning decisions (which key
+// chunks a tile visits) depend on the tile `it` (and h, b) only, never on
+// ii, so every per-chunk scratch spans exactly tq rows. Schedules pick loop
+// and storage order.
+struct AttnFuncs {
+    Var d{"d"}, ii{"ii"}, it{"it"}, j{"j"}, h{"h"}, b{"b"}, c{"c"};
+    Func cosT, sinT;  // rotary tables (r, pos), may be unused
+    Func qs;    // (d, ii, it, h, b) rotated and scaled queries
+    Func kr;    // (d, j, h, b) keys as seen by query head h (rotated, reads clamped)
+    Func vr;    // (d, j, h, b) values as seen by query head h (rotated, reads clamped)
+    std::vector<KeyPhase> phases;
+    Func st;    // (d, ii, it, h, b) Tuple(m, l, acc): running max, sum, numerator (the last phase's st)
+    Func out;   // (d, i, h, b), i = it * tq + ii
+    std::vector<Func> kv_rot;  // root-level rotated K/V, when rotary is fused
     int tq = 32;  // query tile
-    int kc = 64;  // key chunk
+    int kc = 64;  // default key chunk
     Expr head_dim, num_keys, num_queries;
 
     Expr query_index() const { return it * tq + ii; }
+};
+
+// How a phase finds and filters its keys (see add_phase).
+struct PhaseSpec {
+    std::string name;
+    int kc = 64;
+    Expr num_chunks;
+    // Key position of slot j for query (ii, it) of head h, batch b. For a
+    // query-independent phase it must not use ii. Query-dependent phases
+    // must return an unclamped position linear in ii (e.g. query - delta):
+    // kr clamps its reads.
+    std::function<Expr(Expr j, Expr ii, Expr it, Expr h, Expr b)> key_pos;
+    bool query_dependent = false;
+    // Element mask in (f.j, f.ii, f.it, f.h, f.b), j being the slot.
+    Expr keep;
+    // A necessary condition, in terms of the chunk index and f.it, f.h, f.b
+    // (never f.ii), for chunk c to hold a kept key of any query of the tile.
+    // It becomes the chunk loop's bounds, so pruned chunks cost nothing.
+    std::function<Expr(Expr c)> chunk_live;
+    std::vector<Expr> score_flags;
 };
 
 // Rotary: cos/sin of the angle table, computed once per call.
@@ -72,63 +116,160 @@ Expr rotate_feature(const AttnFuncs &f, Expr d, Expr R, Expr pos, Expr D, Reader
     return select(d < R, rotated, t_at(d));
 }
 
-// The fused core. On entry f.qs, f.kr, f.vr, f.tq, f.kc, f.num_keys,
-// f.num_queries and f.head_dim are set. keep (in f.j, f.ii, f.it, f.h, f.b)
-// is the element mask. chunk_live(c) is a necessary condition, in terms of
-// the chunk index and the tile f.it (never f.ii), for chunk c to hold any
-// kept key of any query of the tile: it becomes the chunk loop's bounds, so
-// pruned chunks are never computed. A pruned chunk must be fully masked for
-// every query of the tile, so the running max stays put across it.
-template<typename ChunkLive>
-void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive chunk_live) {
+// Queries, keys and values as the core reads them: q, k, v are [d, h, n, b]
+// buffers (any float storage type; read as fp32); freqs is only read
+// when rotary (pass ImageParam() otherwise), k and v with Hkv heads
+// shared by H / Hkv query heads each. Every read is clamped, so schedules
+// may compute whole tiles past the edges. With rotary, q is rotated at
+// absolute position offset + i; k and v rows j >= offset at position j
+// (rows below offset, a KV cache, are taken as already rotated), once per
+// call and K/V head (O(N) scratch). Sets f.qs (scaled by 1/sqrt(D)), f.kr,
+// f.vr, f.cosT/sinT and f.kv_rot; f.tq must be set.
+inline void build_qkv(AttnFuncs &f, ImageParam q, ImageParam k, ImageParam v, ImageParam freqs, bool rotary,
+                      Expr rotary_dim, Expr offset) {
+    Var d = f.d, ii = f.ii, it = f.it, j = f.j, h = f.h, b = f.b;
+    Expr D = q.dim(0).extent();
+    Expr Dv = v.dim(0).extent();
+    Expr H = q.dim(1).extent();
+    Expr Nq = q.dim(2).extent();
+    Expr Nk = k.dim(2).extent();
+    Expr Hkv = k.dim(1).extent();
+    Expr group = max(H / max(Hkv, 1), 1);
+    Expr i = f.query_index();
+    f.head_dim = D;
+    f.num_keys = Nk;
+    f.num_queries = Nq;
+
+    auto rd = [](ImageParam t, Expr dd, Expr hh, Expr nn, Expr bb, Expr dmax, Expr nmax) {
+        return cast<float>(t(clamp(dd, 0, dmax - 1), hh, clamp(nn, 0, nmax - 1), bb));
+    };
+
+    if (rotary) {
+        Func fr("freqs_clamped");
+        Var r("r"), pos("pos");
+        fr(r, pos) = freqs(clamp(r, 0, freqs.dim(0).extent() - 1), clamp(pos, 0, freqs.dim(1).extent() - 1));
+        build_rotary_tables(f, fr);
+    }
+    Expr R = rotary ? rotary_dim : Expr(0);
+
+    Expr scale = 1.0f / sqrt(cast<float>(D));
+    f.qs = Func("qs");
+    auto q_at = [&](Expr dd) { return rd(q, dd, h, i, b, D, Nq); };
+    f.qs(d, ii, it, h, b) = (rotary ? rotate_feature(f, d, R, offset + i, D, q_at) : q_at(d)) * scale;
+    f.kr = Func("kr");
+    f.vr = Func("vr");
+    if (rotary) {
+        // Rotated per K/V head, so grouped heads share one rotation.
+        Var hk("hk");
+        Func krot("krot"), vrot("vrot");
+        Expr Rj = select(j >= offset, R, 0);
+        krot(d, j, hk, b) = rotate_feature(f, d, Rj, j, D, [&](Expr dd) { return rd(k, dd, hk, j, b, D, Nk); });
+        vrot(d, j, hk, b) = rotate_feature(f, d, Rj, j, Dv, [&](Expr dd) { return rd(v, dd, hk, j, b, Dv, Nk); });
+        f.kr(d, j, h, b) = krot(d, clamp(j, 0, Nk - 1), h / group, b);
+        f.vr(d, j, h, b) = vrot(d, clamp(j, 0, Nk - 1), h / group, b);
+        f.kv_rot = {krot, vrot};
+    } else {
+        f.kr(d, j, h, b) = rd(k, d, h / group, j, b, D, Nk);
+        f.vr(d, j, h, b) = rd(v, d, h / group, j, b, Dv, Nk);
+    }
+}
+
+// Unit stride on the feature dim of every activation; a specialised head
+// dim fixes the feature extent of q, k, v and out (so Dv == D there).
+template<typename In, typename Out>
+void constrain_activations(const std::vector<In *> &inputs, Out &out, int head_dim) {
+    for (In *buf : inputs) {
+        buf->dim(0).set_stride(1);
+        if (head_dim > 0) buf->dim(0).set_bounds(0, head_dim);
+    }
+    out.dim(0).set_stride(1);
+    out.dim(2).set_min(0);  // query tiles are aligned to 0
+    if (head_dim > 0) out.dim(0).set_bounds(0, head_dim);
+}
+
+// Adds one phase: scores, masked scores, per-chunk max, probabilities,
+// their sum and p @ v. On entry f.qs, f.kr, f.vr, f.tq and f.head_dim are
+// set. A pruned chunk must be fully masked for every query of the tile, so
+// the running max stays put across it.
+inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
     Var d = f.d, ii = f.ii, it = f.it, j = f.j, h = f.h, b = f.b, c = f.c;
-    const int KC = f.kc;
+    KeyPhase ph;
+    ph.name = spec.name;
+    ph.kc = spec.kc;
+    ph.query_dependent = spec.query_dependent;
+    ph.score_flags = spec.score_flags;
+    const int KC = spec.kc;
+    const std::string sfx = "_" + spec.name;
+    auto key_pos = spec.key_pos;
 
-    f.rd = RDom(0, f.head_dim, "rd");
-    f.s = Func("s");
-    f.s(j, ii, it, h, b) = 0.0f;
-    f.s(j, ii, it, h, b) += f.qs(f.rd, ii, it, h, b) * f.kr(f.rd, j, h, b);
+    Func keys = f.kr;
+    if (spec.query_dependent) {
+        Var kpos("kpos");
+        ph.kstage = Func("kstage" + sfx);
+        ph.kstage(d, kpos, h, b) = f.kr(d, kpos, h, b);
+        keys = ph.kstage;
+    }
+    ph.rd = RDom(0, f.head_dim, "rd" + sfx);
+    ph.s = Func("s" + sfx);
+    ph.s(j, ii, it, h, b) = 0.0f;
+    ph.s(j, ii, it, h, b) += f.qs(ph.rd, ii, it, h, b) * keys(ph.rd, key_pos(j, ii, it, h, b), h, b);
 
-    f.ms = Func("ms");
-    f.ms(j, ii, it, h, b) = select(keep, f.s(j, ii, it, h, b), kMaskedScore);
+    ph.ms = Func("ms" + sfx);
+    ph.ms(j, ii, it, h, b) = select(spec.keep, ph.s(j, ii, it, h, b), kMaskedScore);
 
-    f.rj = RDom(0, KC, "rj");
-    f.cmax = Func("cmax");
-    f.cmax(ii, c, it, h, b) = kMaskedScore;
-    f.cmax(ii, c, it, h, b) = max(f.cmax(ii, c, it, h, b), f.ms(c * KC + f.rj, ii, it, h, b));
+    ph.rj = RDom(0, KC, "rj" + sfx);
+    Expr slot = c * KC + ph.rj;
+    ph.cmax = Func("cmax" + sfx);
+    ph.cmax(ii, c, it, h, b) = kMaskedScore;
+    ph.cmax(ii, c, it, h, b) = max(ph.cmax(ii, c, it, h, b), ph.ms(slot, ii, it, h, b));
 
     // Probabilities relative to their own chunk's max (Rabe & Staats);
     // merging rescales old and new by the difference of the maxima.
-    f.p = Func("p");
-    Expr m = f.ms(j, ii, it, h, b);
+    ph.p = Func("p" + sfx);
+    Expr m = ph.ms(j, ii, it, h, b);
     // Note: NaN inputs are not guaranteed to propagate (issue 8): Halide
-    // compiles float compares under fast-math and its exp is polynomial, and
-    // an explicit is_nan select here did not bring the NaN through.
-    f.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - f.cmax(ii, j / KC, it, h, b)));
+    // compiles float compares under fast-math and its exp is polynomial.
+    ph.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - ph.cmax(ii, j / KC, it, h, b)));
 
-    f.psum = Func("psum");
-    f.psum(ii, c, it, h, b) = 0.0f;
-    f.psum(ii, c, it, h, b) += f.p(c * KC + f.rj, ii, it, h, b);
+    ph.psum = Func("psum" + sfx);
+    ph.psum(ii, c, it, h, b) = 0.0f;
+    ph.psum(ii, c, it, h, b) += ph.p(slot, ii, it, h, b);
 
-    f.pv = Func("pv");
-    f.pv(d, ii, c, it, h, b) = 0.0f;
-    f.pv(d, ii, c, it, h, b) += f.p(c * KC + f.rj, ii, it, h, b) * f.vr(d, c * KC + f.rj, h, b);
+    ph.pv = Func("pv" + sfx);
+    ph.pv(d, ii, c, it, h, b) = 0.0f;
+    ph.pv(d, ii, c, it, h, b) += ph.p(slot, ii, it, h, b) * f.vr(d, key_pos(slot, ii, it, h, b), h, b);
 
-    f.rc = RDom(0, num_chunks, "rc");
-    f.rc.where(chunk_live(Expr(f.rc.x)));
-    f.st = Func("st");
-    f.st(d, ii, it, h, b) = Tuple(kMaskedScore, 0.0f, 0.0f);
-    // The running max is kept per feature lane (the state is vectorised
-    // over d); one exp per merge gives both factors, as max(m0, m1) makes
-    // one of them 1.
-    Expr m_old = f.st(d, ii, it, h, b)[0];
-    Expr m_chunk = f.cmax(ii, f.rc, it, h, b);
-    Expr e = exp(-abs(m_old - m_chunk));
-    Expr old_wins = m_old >= m_chunk;
-    Expr a_old = select(old_wins, 1.0f, e), a_new = select(old_wins, e, 1.0f);
-    f.st(d, ii, it, h, b) = Tuple(max(m_old, m_chunk),
-                                  f.st(d, ii, it, h, b)[1] * a_old + f.psum(ii, f.rc, it, h, b) * a_new,
-                                  f.st(d, ii, it, h, b)[2] * a_old + f.pv(d, ii, f.rc, it, h, b) * a_new);
+    ph.rc = RDom(0, spec.num_chunks, "rc" + sfx);
+    ph.rc.where(spec.chunk_live(Expr(ph.rc.x)));
+    f.phases.push_back(ph);
+}
+
+// The running state over all phases, then the normalised output.
+inline void finish_online_softmax(AttnFuncs &f) {
+    Var d = f.d, ii = f.ii, it = f.it, h = f.h, b = f.b;
+    Func prev;
+    for (KeyPhase &ph : f.phases) {
+        Func st("st_" + ph.name);
+        if (prev.defined()) {
+            st(d, ii, it, h, b) = prev(d, ii, it, h, b);
+        } else {
+            st(d, ii, it, h, b) = Tuple(kMaskedScore, 0.0f, 0.0f);
+        }
+        // The running max is kept per feature lane (the state is vectorised
+        // over d); one exp per merge gives both factors, as max(m0, m1)
+        // makes one of them 1.
+        Expr m_old = st(d, ii, it, h, b)[0];
+        Expr m_chunk = ph.cmax(ii, ph.rc, it, h, b);
+        Expr e = exp(-abs(m_old - m_chunk));
+        Expr old_wins = m_old >= m_chunk;
+        Expr a_old = select(old_wins, 1.0f, e), a_new = select(old_wins, e, 1.0f);
+        st(d, ii, it, h, b) = Tuple(max(m_old, m_chunk),
+                                    st(d, ii, it, h, b)[1] * a_old + ph.psum(ii, ph.rc, it, h, b) * a_new,
+                                    st(d, ii, it, h, b)[2] * a_old + ph.pv(d, ii, ph.rc, it, h, b) * a_new);
+        ph.st = st;
+        prev = st;
+    }
+    f.st = prev;
 
     Var i("i");
     f.out = Func("attn_out");
@@ -136,6 +277,22 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     Expr acc = f.st(d, i % f.tq, i / f.tq, h, b)[2];
     // l == 0 only for rows with no visible key.
     f.out(d, i, h, b) = select(l == 0.0f, 0.0f, acc / l);
+}
+
+// Single-phase shorthand: keys 0..num_chunks*kc-1 in place (slot == key).
+template<typename ChunkLive>
+void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive chunk_live,
+                          std::vector<Expr> score_flags = {}) {
+    PhaseSpec spec;
+    spec.name = "all";
+    spec.kc = f.kc;
+    spec.num_chunks = num_chunks;
+    spec.key_pos = [](Expr j, Expr, Expr, Expr, Expr) { return j; };
+    spec.keep = keep;
+    spec.chunk_live = chunk_live;
+    spec.score_flags = std::move(score_flags);
+    add_phase(f, spec);
+    finish_online_softmax(f);
 }
 
 }  // namespace attngen

@@ -46,59 +46,8 @@ public:
         f.kc = kc;
         Expr i = f.query_index();
 
-        Expr D = q.dim(0).extent();
-        Expr H = q.dim(1).extent();
-        Expr Nq = q.dim(2).extent();
-        Expr Nk = k.dim(2).extent();
-        Expr Hkv = k.dim(1).extent();
-        Expr group = max(H / max(Hkv, 1), 1);
-        f.head_dim = D;
-        f.num_keys = Nk;
-        f.num_queries = Nq;
-
-        // Clamped reads: schedules may compute whole tiles past the edges
-        // (short sequences, head dims that are not a multiple of the vector).
-        auto qa = [&](Expr dd, Expr hh, Expr qq, Expr bb) {
-            return q(clamp(dd, 0, D - 1), hh, clamp(qq, 0, Nq - 1), bb);
-        };
-        auto ka = [&](Expr dd, Expr hh, Expr jj, Expr bb) {
-            return k(clamp(dd, 0, D - 1), hh / group, clamp(jj, 0, Nk - 1), bb);
-        };
-        auto va = [&](Expr dd, Expr hh, Expr jj, Expr bb) {
-            return v(clamp(dd, 0, D - 1), hh / group, clamp(jj, 0, Nk - 1), bb);
-        };
-
-        Func fr("freqs_clamped");
-        Var r("r"), pos("pos");
-        fr(r, pos) = freqs(clamp(r, 0, freqs.dim(0).extent() - 1), clamp(pos, 0, freqs.dim(1).extent() - 1));
-        build_rotary_tables(f, fr);
-        Expr R = rotary ? Expr(rotary_dim) : Expr(0);
-
-        // Queries sit at absolute positions offset + i; cached keys (j <
-        // offset) are stored already rotated.
-        Expr scale = 1.0f / sqrt(cast<float>(D));
-        f.qs = Func("qs");
-        f.qs(d, ii, it, h, b) = rotate_feature(f, d, R, offset + i, D,
-                                          [&](Expr dd) { return qa(dd, h, i, b); }) * scale;
-        f.kr = Func("kr");
-        f.vr = Func("vr");
-        if (rotary) {
-            // Rotated per K/V head, so grouped heads share one rotation.
-            Var hk("hk");
-            Func krot("krot"), vrot("vrot");
-            krot(d, j, hk, b) = rotate_feature(f, d, select(j >= offset, R, 0), j, D, [&](Expr dd) {
-                return k(clamp(dd, 0, D - 1), hk, clamp(j, 0, Nk - 1), b);
-            });
-            vrot(d, j, hk, b) = rotate_feature(f, d, select(j >= offset, R, 0), j, D, [&](Expr dd) {
-                return v(clamp(dd, 0, D - 1), hk, clamp(j, 0, Nk - 1), b);
-            });
-            f.kr(d, j, h, b) = krot(d, clamp(j, 0, Nk - 1), h / group, b);
-            f.vr(d, j, h, b) = vrot(d, clamp(j, 0, Nk - 1), h / group, b);
-            f.kv_rot = {krot, vrot};
-        } else {
-            f.kr(d, j, h, b) = ka(d, h, j, b);
-            f.vr(d, j, h, b) = va(d, h, j, b);
-        }
+        build_qkv(f, q, k, v, freqs, rotary, rotary_dim, offset);
+        Expr Nk = f.num_keys;
 
         Expr qpos = offset + i;
         // Mask reads are clamped to the mask buffers' own extents, so a 1x1
@@ -114,10 +63,9 @@ public:
 
         Expr num_chunks = (Nk + f.kc - 1) / f.kc;
         Expr tile_last_pos = offset + it * f.tq + (f.tq - 1);
-        f.score_flags = {use_key_mask, use_static_mask};
-        build_online_softmax(f, keep, num_chunks, [&](Expr cc) {
-            return cc * f.kc <= tile_last_pos + diag_shift;
-        });
+        build_online_softmax(
+            f, keep, num_chunks, [&](Expr cc) { return cc * f.kc <= tile_last_pos + diag_shift; },
+            {use_key_mask, use_static_mask});
 
         Var io("i");
         out(d, h, io, b) = f.out(d, io, h, b);
@@ -137,14 +85,7 @@ public:
         rotary_dim.set_estimate(0);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
 
-        // Unit stride on the feature dim; head dims are specialised.
-        for (auto *buf : {&q, &k, &v}) {
-            (*buf).dim(0).set_stride(1);
-            if (head_dim > 0) (*buf).dim(0).set_bounds(0, (int)head_dim);
-        }
-        out.dim(0).set_stride(1);
-        out.dim(2).set_min(0);  // query tiles are aligned to 0
-        if (head_dim > 0) out.dim(0).set_bounds(0, (int)head_dim);
+        constrain_activations<Input<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (get_auto_schedule()) {
             return;

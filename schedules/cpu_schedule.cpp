@@ -2,6 +2,10 @@
 
 namespace attngen {
 
+namespace {
+void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim);
+}
+
 std::string check_cpu_knobs(const Knobs &k, int head_dim) {
     if (k.vec != 4 && k.vec != 8 && k.vec != 16) return "vec must be 4, 8 or 16";
     if (k.tq < 1 || k.kc < 1 || k.rq < 1 || k.rk < 1) return "tile sizes must be positive";
@@ -23,7 +27,7 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     (void)target;
     Var d = f.d, ii = f.ii, j = f.j, h = f.h, b = f.b;
     Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
-    Var io("io"), il("il"), t("t"), jo("jo"), jl("jl"), iq("iq"), ir("ir");
+    Var io("io"), il("il"), t("t");
     const int V = k.vec;
     const bool fixed_d = head_dim > 0;
     const bool d_exact = fixed_d && head_dim % V == 0;
@@ -63,8 +67,10 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     } else {
         vec_d(f.qs, d);
     }
-    f.cosT.compute_root();
-    f.sinT.compute_root();
+    if (f.cosT.defined()) {
+        f.cosT.compute_root();
+        f.sinT.compute_root();
+    }
 
     // K and V are read in place (Q@K^T broadcasts single key features, P@V
     // loads contiguous value rows). Fused rotary rotates them once per call.
@@ -75,98 +81,125 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
         vec_d(r, rd_);
     }
 
-    // The online-softmax state lives per tile; its update walks the chunks,
-    // and inside a chunk, blocks of rq queries.
-    f.st.compute_at(tile);
-    vec_d(f.st, d);
-    auto stu = f.st.update();
-    stu.split(ii, iq, ir, k.rq).reorder(d, ir, iq, f.rc.x);
+    // The online-softmax state lives per tile; each phase's update walks
+    // its chunks, and inside a chunk, blocks of rq queries.
+    for (KeyPhase &ph : f.phases) {
+        ph.st.compute_at(tile);
+        vec_d(ph.st, d);
+        schedule_phase(f, ph, k, head_dim);
+    }
+}
+
+namespace {
+
+// One phase of the online softmax: its state update, scores, chunk
+// statistics and P@V.
+void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
+    Var d = f.d, ii = f.ii, j = f.j, h = f.h, b = f.b;
+    // Loop names unique per phase: LoopLevel resolves a var by name.
+    Var jo("jo"), jl("jl"), iq("iq_" + ph.name), ir("ir_" + ph.name);
+    const int V = k.vec;
+    const bool fixed_d = head_dim > 0;
+    const bool d_exact = fixed_d && head_dim % V == 0;
+    auto vec_d = [&](auto st, Var dv) {
+        if (d_exact) {
+            st.vectorize(dv, V);
+        } else {
+            st.vectorize(dv, V, TailStrategy::GuardWithIf);
+        }
+    };
+
+    auto stu = ph.st.update();
+    stu.split(ii, iq, ir, k.rq).reorder(d, ir, iq, ph.rc.x);
     vec_d(stu, d);
     stu.unroll(ir);
-    LoopLevel chunk(f.st, f.rc.x);
-    LoopLevel qblock(f.st, iq);
+    LoopLevel chunk(ph.st, ph.rc.x);
+    LoopLevel qblock(ph.st, iq);
 
-    if (!k.qvec) {
+    if (ph.query_dependent) {
+        // Keys of the chunk's window, key-major: consecutive queries read
+        // consecutive keys, so Q@K^T loads them as vectors.
+        Var kpos = ph.kstage.args()[1];
+        ph.kstage.compute_at(chunk).reorder_storage(kpos, d, h, b).reorder(kpos, d).vectorize(kpos, V);
+    } else if (!k.qvec) {
         // Keys vectorised: stage the chunk's keys key-major.
-        f.kr.compute_at(chunk).reorder_storage(j, d, h, b).reorder(j, d).vectorize(j, V);
+        f.kr.in(ph.s).compute_at(chunk).reorder_storage(j, d, h, b).reorder(j, d).vectorize(j, V);
     }
 
     // Scores: register-tiled Q@K^T. ms holds one tq x kc chunk of scores.
-    f.ms.compute_at(chunk);
+    ph.ms.compute_at(chunk);
     // The ms schedule below is copied into one specialisation per flag
     // combination (specialisations take the schedule set before them).
-    struct MsSpecialise {
-        Func ms;
-        std::vector<Expr> flags;
-        void apply() {
-            // All flags off (the common case), then all but the first off
-            // (the flags come cheapest first); the generic path takes the
-            // rest. Each specialisation is a copy of the hot loop, so keep
-            // their number small.
-            if (flags.empty()) return;
-            Expr none = Internal::const_true();
-            for (const Expr &e : flags) none = none && !e;
-            ms.specialize(none);
-            if (flags.size() > 1) {
-                Expr rest_off = Internal::const_true();
-                for (size_t n = 1; n < flags.size(); n++) rest_off = rest_off && !flags[n];
-                ms.specialize(rest_off);
-            }
+    auto specialise_flags = [](Func ms, const std::vector<Expr> &flags) {
+        // All flags off (the common case), then all but the first off (the
+        // flags come cheapest first); the generic path takes the rest. Each
+        // specialisation is a copy of the hot loop, so keep their number
+        // small.
+        if (flags.empty()) return;
+        Expr none = Internal::const_true();
+        for (const Expr &e : flags) none = none && !e;
+        ms.specialize(none);
+        if (flags.size() > 1) {
+            Expr rest_off = Internal::const_true();
+            for (size_t n = 1; n < flags.size(); n++) rest_off = rest_off && !flags[n];
+            ms.specialize(rest_off);
         }
     };
     if (k.qvec) {
         // rk keys x tq queries of accumulators; per feature: tq/V query
-        // vector loads and rk broadcast key features.
-        f.ms.reorder_storage(ii, j, f.it, h, b)
+        // vector loads and rk broadcast key features (or, for a
+        // query-dependent phase, rk vector loads of staged keys).
+        ph.ms.reorder_storage(ii, j, f.it, h, b)
             .split(j, jo, jl, k.rk)
             .reorder(ii, jl, jo)
             .vectorize(ii, V)
             .unroll(jl);
-        f.s.compute_at(f.ms, jo).reorder_storage(ii, j, f.it, h, b);
-        f.s.vectorize(ii, V).unroll(j);
+        ph.s.compute_at(ph.ms, jo).reorder_storage(ii, j, f.it, h, b);
+        ph.s.vectorize(ii, V).unroll(j);
         Var iv("iv"), io2("io2");
-        f.s.update()
+        ph.s.update()
             .split(ii, io2, iv, V)
-            .reorder(iv, j, io2, f.rd.x)
+            .reorder(iv, j, io2, ph.rd.x)
             .vectorize(iv)
             .unroll(io2)
             .unroll(j);
-        MsSpecialise{f.ms, f.score_flags}.apply();
     } else {
         // Decode: V*rk keys of one query at a time, vectorised over keys.
-        f.ms.split(j, jo, jl, V * k.rk).reorder(jl, ii, jo).vectorize(jl, V);
-        f.s.compute_at(f.ms, ii);
+        ph.ms.split(j, jo, jl, V * k.rk).reorder(jl, ii, jo).vectorize(jl, V);
+        ph.s.compute_at(ph.ms, ii);
         Var jv("jv"), jo2("jo2");
-        f.s.vectorize(j, V);
-        f.s.update().split(j, jo2, jv, V).reorder(jv, jo2, f.rd.x).vectorize(jv).unroll(jo2);
-        MsSpecialise{f.ms, f.score_flags}.apply();
+        ph.s.vectorize(j, V);
+        ph.s.update().split(j, jo2, jv, V).reorder(jv, jo2, ph.rd.x).vectorize(jv).unroll(jo2);
     }
+    specialise_flags(ph.ms, ph.score_flags);
 
     // Chunk max, probabilities and their sum, per chunk.
-    f.cmax.compute_at(chunk);
-    f.p.compute_at(chunk);
-    f.psum.compute_at(chunk);
+    ph.cmax.compute_at(chunk);
+    ph.p.compute_at(chunk);
+    ph.psum.compute_at(chunk);
     if (k.qvec) {
-        f.cmax.vectorize(ii, V);
-        f.cmax.update().reorder(ii, f.rj.x).vectorize(ii, V);
-        f.p.reorder_storage(ii, j, f.it, h, b).reorder(ii, j).vectorize(ii, V);
-        f.psum.vectorize(ii, V);
-        f.psum.update().reorder(ii, f.rj.x).vectorize(ii, V);
+        ph.cmax.vectorize(ii, V);
+        ph.cmax.update().reorder(ii, ph.rj.x).vectorize(ii, V);
+        ph.p.reorder_storage(ii, j, f.it, h, b).reorder(ii, j).vectorize(ii, V);
+        ph.psum.vectorize(ii, V);
+        ph.psum.update().reorder(ii, ph.rj.x).vectorize(ii, V);
     } else {
-        f.p.vectorize(j, V);
+        ph.p.vectorize(j, V);
     }
 
     // P@V: a register tile of rq queries x D features accumulated over the
     // chunk's keys (rq * D/V accumulators), then folded into the state.
-    f.pv.compute_at(qblock);
-    vec_d(f.pv, d);
-    if (fixed_d) f.pv.unroll(ii);
+    ph.pv.compute_at(qblock);
+    vec_d(ph.pv, d);
+    if (fixed_d) ph.pv.unroll(ii);
     Var dvo("dvo"), dvi("dvi");
-    auto pvu = f.pv.update();
-    pvu.reorder(d, ii, f.rj.x).split(d, dvo, dvi, V, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
-        .reorder(dvi, dvo, ii, f.rj.x)
+    auto pvu = ph.pv.update();
+    pvu.reorder(d, ii, ph.rj.x).split(d, dvo, dvi, V, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+        .reorder(dvi, dvo, ii, ph.rj.x)
         .vectorize(dvi);
     if (fixed_d) pvu.unroll(dvo).unroll(ii);
 }
+
+}  // namespace
 
 }  // namespace attngen

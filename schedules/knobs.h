@@ -16,11 +16,13 @@ struct Knobs {
     int rk = 8;     // keys per register tile in Q@K^T (accumulators = rk * qvec lanes groups)
     int qvec = 1;   // 1: vectorise scores over queries (prefill); 0: over keys (decode)
     int threads_split = 1; // 1: parallel over (batch, head, query tile); 0: (batch, head) only
+    int kci = 0;    // DALL-E sparse only: slots per chunk of the image phase (0 = no such phase)
 
     std::string params_string() const {
         return "tq=" + std::to_string(tq) + " kc=" + std::to_string(kc) + " vec=" + std::to_string(vec) +
                " rq=" + std::to_string(rq) + " rk=" + std::to_string(rk) + " qvec=" + std::to_string(qvec) +
-               " threads_split=" + std::to_string(threads_split);
+               " threads_split=" + std::to_string(threads_split) +
+               (kci > 0 ? " kci=" + std::to_string(kci) : std::string());
     }
 };
 

@@ -9,8 +9,15 @@
 # Measured on Zen 4 (2 cores): dense causal B1 H8 N1280 D64 in 23 ms,
 # 72 GFLOP/s, ~32% of the FMA peak probe.
 # Decode: one query per task, scores vectorised over keys.
+# DALL-E sparse: 32-key text chunks (the text length is rarely a multiple of
+# a larger chunk) and 32-slot image chunks (one chunk covers a 5x5 box or a
+# 32-wide row). Block-sparse: 16-token granule = DeepSpeed's default block.
 function(attngen_default_knobs out variant head_dim bucket)
-    if (bucket STREQUAL "decode")
+    if (variant MATCHES "^sparse_")
+        set(k "tq=32 kc=32 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+    elseif (variant STREQUAL "block_sparse")
+        set(k "tq=16 kc=16 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+    elseif (bucket STREQUAL "decode")
         set(k "tq=1 kc=128 vec=16 rq=1 rk=4 qvec=0 threads_split=1")
     elseif (head_dim EQUAL 128)
         set(k "tq=32 kc=128 vec=16 rq=2 rk=8 qvec=1 threads_split=1")

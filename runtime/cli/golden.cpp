@@ -165,47 +165,72 @@ struct CaseFail {
 
 const char* const kKnownVariants[] = {"dense", "sparse_conv", "sparse_axial", "block_sparse", "chunked"};
 
-struct DenseParams {
-  bool causal = false;
-  int64_t offset = 0;
-  bool rotary = false;  // rotary_targets == "qkv"
-};
+// A JSON number that must be an integer in [lo, hi].
+int64_t param_int(const std::string& key, const Json& val, int64_t lo, int64_t hi) {
+  const double x = val.as_number(-1);
+  if (!val.is_number() || !std::isfinite(x) || x != std::floor(x) || x < double(lo) || x > double(hi)) {
+    fail("param '" + key + "' must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+         json_brief(val));
+  }
+  return static_cast<int64_t>(x);
+}
 
-DenseParams parse_dense_params(const Json* params) {
-  DenseParams p;
-  if (!params || params->is_null()) return p;
+bool param_bool(const std::string& key, const Json& val) {
+  if (!val.is_bool()) fail("param '" + key + "' must be a boolean, got " + json_brief(val));
+  return val.as_bool();
+}
+
+// Fills the call's options from params; *rotary is set by rotary_targets.
+void parse_params(const std::string& variant, const Json* params, Call* c, bool* rotary) {
+  *rotary = false;
+  if (!params || params->is_null()) return;
   if (!params->is_object()) fail(std::string("'params' is ") + json_type_name(*params) + ", expected an object");
+  const bool dense = variant == "dense", conv = variant == "sparse_conv", axial = variant == "sparse_axial";
+  const bool sparse = conv || axial, block = variant == "block_sparse", chunked = variant == "chunked";
+  constexpr int64_t kBig = (int64_t(1) << 31) - 1;
   for (const auto& [key, val] : params->as_object()) {
     if (val.is_null()) continue;  // null = default
-    if (key == "causal" || key == "stable") {
-      if (!val.is_bool()) {
-        fail("param '" + key + "' must be a boolean, got " + json_brief(val));
-      }
-      if (key == "causal") p.causal = val.as_bool();
-      // stable: every kernel subtracts the running max (SPEC.md); accepted, no effect.
-    } else if (key == "offset") {
-      const double x = val.as_number(-1);
-      if (!val.is_number() || !std::isfinite(x) || x < 0 || x != std::floor(x) || x > 9007199254740992.0) {
-        fail("param 'offset' must be a non-negative integer, got " + json_brief(val));
-      }
-      p.offset = static_cast<int64_t>(x);
-    } else if (key == "rotary_targets") {
+    if (key == "stable") {
+      param_bool(key, val);  // every kernel subtracts the running max (SPEC.md); accepted, no effect
+    } else if (key == "causal" && (dense || block)) {
+      c->causal = param_bool(key, val);
+    } else if (key == "offset" && dense) {
+      c->offset = param_int(key, val, 0, kBig);
+    } else if (key == "rotary_targets" && (dense || sparse)) {
       if (!val.is_string()) fail("param 'rotary_targets' must be a string, got " + json_brief(val));
       if (val.as_string() != "qkv") {
         fail("rotary_targets '" + sanitize(val.as_string(), false) +
-             "' not supported (the dense kernels rotate q, k and v: 'qkv')");
+             "' not supported (the kernels rotate q, k and v: 'qkv')");
       }
-      p.rotary = true;
+      *rotary = true;
+    } else if (key == "seq_len" && sparse) {
+      c->seq_len = param_int(key, val, 1, kBig);
+    } else if (key == "image_size" && sparse) {
+      c->image_size = param_int(key, val, 1, kBig);
+    } else if (key == "kernel_size" && conv) {
+      c->kernel_size = static_cast<int32_t>(param_int(key, val, 1, kBig));
+    } else if (key == "dilation" && conv) {
+      c->dilation = static_cast<int32_t>(param_int(key, val, 1, kBig));
+    } else if (key == "axis" && axial) {
+      c->axis = static_cast<int32_t>(param_int(key, val, 0, 1));
+    } else if (key == "block" && block) {
+      c->block = static_cast<int32_t>(param_int(key, val, 1, kBig));
+    } else if (key == "query_chunk_size" && chunked) {
+      c->query_chunk_size = param_int(key, val, 1, kBig);
+    } else if (key == "kv_chunk_size" && chunked) {
+      c->kv_chunk_size = param_int(key, val, 1, kBig);
+    } else if (key == "kv_chunk_size_min" && chunked) {
+      c->kv_chunk_size_min = param_int(key, val, 1, kBig);
     } else if (key == "dtype") {
       if (!val.is_string()) fail("param 'dtype' must be a string, got " + json_brief(val));
       const std::string& t = val.as_string();
       if (t == "fp16" || t == "bf16") fail("storage type '" + t + "' not supported yet (params.dtype)");
       if (t != "fp32") fail("param 'dtype': unknown storage type '" + sanitize(t, false) + "'");
     } else {
-      fail("param '" + sanitize(key, false) + "' not understood");
+      fail("param '" + sanitize(key, false) + "' not understood by variant " + variant);
     }
   }
-  return p;
+  if (sparse && (c->seq_len == 0 || c->image_size == 0)) fail("variant " + variant + " needs params seq_len and image_size");
 }
 
 double parse_tolerance(const Json& c, const char* key, double def) {
@@ -238,32 +263,34 @@ void check_case(const std::string& dir, const Json& c, std::set<std::string>* se
   const Json* variant = c.find("variant");
   if (!variant || !variant->is_string()) fail("case has no 'variant' string");
   const std::string& var = variant->as_string();
-  if (var != "dense") {
-    for (const char* known : kKnownVariants) {
-      if (var == known) fail("variant '" + var + "' not implemented yet");
-    }
-    fail("unknown variant '" + sanitize(var, false) + "'");
-  }
+  bool known = false;
+  for (const char* k : kKnownVariants) known = known || var == k;
+  if (!known) fail("unknown variant '" + sanitize(var, false) + "'");
 
-  const DenseParams p = parse_dense_params(c.find("params"));
+  Call call;
+  call.variant = var;
+  bool rotary = false;
+  parse_params(var, c.find("params"), &call, &rotary);
   const double rtol = parse_tolerance(c, "rtol", kDefaultRtol);
   const double atol = parse_tolerance(c, "atol", kDefaultAtol);
 
-  // Files: q, k, v, expected required; masks and freqs optional.
+  // Files: q, k, v, expected required; the rest as the variant reads them.
+  const bool dense = var == "dense", block = var == "block_sparse", chunked = var == "chunked";
   const Json* files = c.find("files");
   if (!files || !files->is_object()) fail("case has no 'files' object");
   const std::string case_dir = join_path(dir, name->as_string());
-  std::string path_q, path_k, path_v, path_exp, path_km, path_sm, path_fr;
+  std::string path_q, path_k, path_v, path_exp, path_km, path_sm, path_fr, path_lay;
   for (const auto& [key, val] : files->as_object()) {
-    std::string* slot = key == "q"             ? &path_q
-                        : key == "k"           ? &path_k
-                        : key == "v"           ? &path_v
-                        : key == "expected"    ? &path_exp
-                        : key == "key_mask"    ? &path_km
-                        : key == "static_mask" ? &path_sm
-                        : key == "freqs"       ? &path_fr
-                                               : nullptr;
-    if (!slot) fail("file '" + sanitize(key, false) + "' not understood by variant dense");
+    std::string* slot = key == "q"                           ? &path_q
+                        : key == "k"                         ? &path_k
+                        : key == "v"                         ? &path_v
+                        : key == "expected"                  ? &path_exp
+                        : key == "key_mask" && !chunked      ? &path_km
+                        : key == "static_mask" && dense      ? &path_sm
+                        : key == "freqs" && !block && !chunked ? &path_fr
+                        : key == "layout" && block           ? &path_lay
+                                                             : nullptr;
+    if (!slot) fail("file '" + sanitize(key, false) + "' not understood by variant " + var);
     if (val.is_null()) continue;
     if (!val.is_string()) fail("files." + key + " must be a string, got " + json_brief(val));
     if (!safe_relative_path(val.as_string(), &why)) {
@@ -277,14 +304,17 @@ void check_case(const std::string& dir, const Json& c, std::set<std::string>* se
                            {"expected", &path_exp}}) {
     if (path->empty()) fail(std::string("files.") + key + " is missing");
   }
-  if (p.rotary && path_fr.empty()) fail("params.rotary_targets is 'qkv' but files.freqs is missing");
+  if (block && path_lay.empty()) fail("variant block_sparse needs files.layout");
+  if (rotary && path_fr.empty()) fail("params.rotary_targets is 'qkv' but files.freqs is missing");
+  if (!rotary && !path_fr.empty()) fail("files.freqs given but params.rotary_targets is not 'qkv'");
 
   std::string err;
   F32Tensor q, k, v, freqs;
-  MaskTensor key_mask, static_mask;
+  MaskTensor key_mask, static_mask, layout;
   if (!load_f32(path_q, "q", &q, &err) || !load_f32(path_k, "k", &k, &err) || !load_f32(path_v, "v", &v, &err) ||
       (!path_km.empty() && !load_mask(path_km, "key_mask", &key_mask, &err)) ||
       (!path_sm.empty() && !load_mask(path_sm, "static_mask", &static_mask, &err)) ||
+      (!path_lay.empty() && !load_mask(path_lay, "layout", &layout, &err)) ||
       (!path_fr.empty() && !load_f32(path_fr, "freqs", &freqs, &err))) {
     fail(err);
   }
@@ -292,19 +322,17 @@ void check_case(const std::string& dir, const Json& c, std::set<std::string>* se
   std::vector<double> expected;
   if (!load_expected(path_exp, &exp_shape, &expected, &err)) fail(err);
 
-  DenseCall call;
   call.q = &q;
   call.k = &k;
   call.v = &v;
   call.key_mask = path_km.empty() ? nullptr : &key_mask;
   call.static_mask = path_sm.empty() ? nullptr : &static_mask;
+  call.layout = path_lay.empty() ? nullptr : &layout;
   call.freqs = path_fr.empty() ? nullptr : &freqs;
-  call.causal = p.causal;
-  call.offset = p.offset;
   std::vector<float> out;
   std::vector<int64_t> out_shape;
   double seconds = 0;
-  if (!run_dense(call, &out, &out_shape, &r->kernel, &seconds, &err)) fail(err);
+  if (!run_call(call, &out, &out_shape, &r->kernel, &seconds, &err)) fail(err);
 
   if (exp_shape != out_shape) {
     fail("expected.npy has shape " + shape_str(exp_shape) + " but the output is " + shape_str(out_shape));
@@ -422,8 +450,8 @@ bool load_mask(const std::string& path, const char* role, MaskTensor* out, std::
   return true;
 }
 
-bool run_dense(const DenseCall& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
-               double* seconds, std::string* err) {
+bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
+              double* seconds, std::string* err, attngen_call_stats* stats) {
   try {
     if (!c.q || !c.k || !c.v) {
       *err = "q, k and v are required";
@@ -444,49 +472,112 @@ bool run_dense(const DenseCall& c, std::vector<float>* out, std::vector<int64_t>
       return true;
     };
     if (!check("q", c.q->shape, 4, "(B, Nq, H, D)") || !check("k", c.k->shape, 4, "(B, Nk, Hkv, D)") ||
-        !check("v", c.v->shape, 4, "(B, Nk, Hkv, D)") ||
+        !check("v", c.v->shape, 4, "(B, Nk, Hkv, Dv)") ||
         (c.key_mask && !check("key_mask", c.key_mask->shape, 2, "(B, Nk)")) ||
         (c.static_mask && !check("static_mask", c.static_mask->shape, 2, "(S, S)")) ||
+        (c.layout && !check("layout", c.layout->shape, 3, "(H, nb, nb)")) ||
         (c.freqs && !check("freqs", c.freqs->shape, 2, "(Nf, R)"))) {
       return false;
     }
-    const std::vector<int64_t> shape = c.q->shape;  // out is (B, Nq, H, D) like q
-    std::vector<float> o(static_cast<size_t>(c.q->numel()));
+    // out is (B, Nq, H, Dv).
+    std::vector<int64_t> shape = c.q->shape;
+    shape[3] = c.v->shape[3];
+    int64_t numel = 1;
+    for (int64_t d : shape) {
+      if (d > (int64_t(1) << 40) / numel) {
+        *err = "output " + shape_str(shape) + " is too large";
+        return false;
+      }
+      numel *= d;
+    }
+    std::vector<float> o(static_cast<size_t>(numel));
 
     auto view = [](const float* data, const std::vector<int64_t>& s) {
       return attngen_tensor_make(const_cast<float*>(data), ATTNGEN_F32, static_cast<int32_t>(s.size()), s.data());
     };
+    auto mview = [](const MaskTensor* m) {
+      return attngen_tensor_make(const_cast<uint8_t*>(m->data.data()), ATTNGEN_U8,
+                                 static_cast<int32_t>(m->shape.size()), m->shape.data());
+    };
     attngen_tensor tq = view(c.q->data(), c.q->shape), tk = view(c.k->data(), c.k->shape),
                    tv = view(c.v->data(), c.v->shape), to = view(o.data(), shape);
-    attngen_tensor tkm{}, tsm{}, tfr{};
-    attngen_dense_options opts;
-    attngen_dense_options_init(&opts);
-    opts.causal = c.causal ? 1 : 0;
-    opts.offset = c.offset;
-    if (c.key_mask) {
-      tkm = attngen_tensor_make(const_cast<uint8_t*>(c.key_mask->data.data()), ATTNGEN_U8, 2,
-                                c.key_mask->shape.data());
-      opts.key_mask = &tkm;
-    }
-    if (c.static_mask) {
-      tsm = attngen_tensor_make(const_cast<uint8_t*>(c.static_mask->data.data()), ATTNGEN_U8, 2,
-                                c.static_mask->shape.data());
-      opts.static_mask = &tsm;
-    }
-    if (c.freqs) {
-      tfr = view(c.freqs->data(), c.freqs->shape);
-      opts.freqs = &tfr;
-    }
+    attngen_tensor tkm{}, tsm{}, tfr{}, tlay{};
+    if (c.key_mask) tkm = mview(c.key_mask);
+    if (c.static_mask) tsm = mview(c.static_mask);
+    if (c.layout) tlay = mview(c.layout);
+    if (c.freqs) tfr = view(c.freqs->data(), c.freqs->shape);
+    const attngen_tensor* km = c.key_mask ? &tkm : nullptr;
+    const attngen_tensor* fr = c.freqs ? &tfr : nullptr;
 
-    const auto t0 = std::chrono::steady_clock::now();
-    const attngen_status st = attngen_dense(&tq, &tk, &tv, &to, &opts);
+    attngen_status st = ATTNGEN_OK;
+    const char* fn = "";
+    attngen_block_layout* handle = nullptr;
+    auto t0 = std::chrono::steady_clock::now();
+    if (c.variant == "dense") {
+      fn = "attngen_dense";
+      attngen_dense_options opts;
+      attngen_dense_options_init(&opts);
+      opts.causal = c.causal ? 1 : 0;
+      opts.offset = c.offset;
+      opts.key_mask = km;
+      opts.static_mask = c.static_mask ? &tsm : nullptr;
+      opts.freqs = fr;
+      t0 = std::chrono::steady_clock::now();
+      st = attngen_dense(&tq, &tk, &tv, &to, &opts);
+    } else if (c.variant == "sparse_conv" || c.variant == "sparse_axial") {
+      attngen_sparse_options opts;
+      attngen_sparse_options_init(&opts);
+      opts.seq_len = c.seq_len;
+      opts.image_size = c.image_size;
+      opts.kernel_size = c.kernel_size;
+      opts.dilation = c.dilation;
+      opts.axis = c.axis;
+      opts.key_mask = km;
+      opts.freqs = fr;
+      t0 = std::chrono::steady_clock::now();
+      if (c.variant == "sparse_conv") {
+        fn = "attngen_sparse_conv";
+        st = attngen_sparse_conv(&tq, &tk, &tv, &to, &opts);
+      } else {
+        fn = "attngen_sparse_axial";
+        st = attngen_sparse_axial(&tq, &tk, &tv, &to, &opts);
+      }
+    } else if (c.variant == "block_sparse") {
+      fn = "attngen_block_layout_create";
+      if (!c.layout) {
+        *err = "block_sparse needs a layout";
+        return false;
+      }
+      st = attngen_block_layout_create(&tlay, c.block, c.causal ? 1 : 0, &handle);
+      if (st == ATTNGEN_OK) {
+        fn = "attngen_block_sparse";
+        attngen_block_sparse_options opts{km};
+        t0 = std::chrono::steady_clock::now();
+        st = attngen_block_sparse(&tq, &tk, &tv, &to, handle, &opts);
+      }
+    } else if (c.variant == "chunked") {
+      fn = "attngen_chunked";
+      attngen_chunked_options opts;
+      attngen_chunked_options_init(&opts);
+      opts.query_chunk_size = c.query_chunk_size;
+      opts.kv_chunk_size = c.kv_chunk_size;
+      opts.kv_chunk_size_min = c.kv_chunk_size_min;
+      t0 = std::chrono::steady_clock::now();
+      st = attngen_chunked(&tq, &tk, &tv, &to, &opts);
+    } else {
+      *err = "unknown variant '" + sanitize(c.variant, false) + "'";
+      return false;
+    }
     const auto t1 = std::chrono::steady_clock::now();
+    const std::string api_err = st != ATTNGEN_OK ? attngen_last_error() : "";
+    attngen_block_layout_destroy(handle);
     if (st != ATTNGEN_OK) {
-      *err = std::string("attngen_dense failed (") + attngen_status_string(st) + "): " + attngen_last_error();
+      *err = std::string(fn) + " failed (" + attngen_status_string(st) + "): " + api_err;
       return false;
     }
     if (seconds) *seconds = std::chrono::duration<double>(t1 - t0).count();
     if (kernel) *kernel = attngen_last_kernel();
+    if (stats) attngen_last_call_stats(stats);
     *out = std::move(o);
     *out_shape = shape;
     return true;

@@ -14,11 +14,18 @@
 //   names too). rtol/atol default to SPEC's fp32 tolerance (1e-4, 1e-5).
 //   A JSON null for a param or a file means "absent".
 //
-// Supported today: variant "dense" with params causal (bool), offset
-// (non-negative integer), rotary_targets ("qkv"), stable (bool, no effect),
-// dtype ("fp32"); files q, k, v, expected, and optional key_mask,
-// static_mask, freqs. Everything else is reported as a failed case with a
-// specific reason; nothing is silently ignored.
+// Variants and what they read (files q, k, v, expected always):
+//   dense         params causal, offset, rotary_targets ("qkv"); files
+//                 key_mask, static_mask, freqs (optional)
+//   sparse_conv   params seq_len, image_size, kernel_size, dilation,
+//                 rotary_targets; files key_mask, freqs (optional)
+//   sparse_axial  params seq_len, image_size, axis, rotary_targets; files
+//                 key_mask, freqs (optional)
+//   block_sparse  params block, causal; files layout (required), key_mask
+//   chunked       params query_chunk_size, kv_chunk_size, kv_chunk_size_min
+// Every variant accepts stable (bool, no effect) and dtype ("fp32").
+// Anything else is reported as a failed case with a specific reason;
+// nothing is silently ignored.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "attngen/attngen.h"
 #include "io/npy.h"
 
 namespace attngen::cli {
@@ -84,24 +92,33 @@ struct MaskTensor {
 bool load_f32(const std::string& path, const char* role, F32Tensor* out, std::string* err);
 bool load_mask(const std::string& path, const char* role, MaskTensor* out, std::string* err);
 
-// Inputs of one dense attention call. Optional members may be null.
-struct DenseCall {
+// Inputs of one attention call of any variant. Optional members may be
+// null; the options a variant does not use are ignored.
+struct Call {
+  std::string variant = "dense";  // dense, sparse_conv, sparse_axial, block_sparse, chunked
   const F32Tensor* q = nullptr;
   const F32Tensor* k = nullptr;
   const F32Tensor* v = nullptr;
   const MaskTensor* key_mask = nullptr;
-  const MaskTensor* static_mask = nullptr;
-  const F32Tensor* freqs = nullptr;
-  bool causal = false;
-  int64_t offset = 0;
+  const MaskTensor* static_mask = nullptr;  // dense
+  const MaskTensor* layout = nullptr;       // block_sparse (H, nb, nb)
+  const F32Tensor* freqs = nullptr;         // dense, sparse_*
+  bool causal = false;                      // dense, block_sparse
+  int64_t offset = 0;                       // dense
+  int64_t seq_len = 0, image_size = 0;      // sparse_*
+  int32_t kernel_size = 5, dilation = 1;    // sparse_conv
+  int32_t axis = 0;                         // sparse_axial
+  int32_t block = 16;                       // block_sparse
+  int64_t query_chunk_size = 0, kv_chunk_size = 0, kv_chunk_size_min = 0;  // chunked
 };
 
-// Checks ranks, allocates the output (B, Nq, H, D) and calls attngen_dense.
-// On failure *err holds a message (the API's attngen_last_error() when the
-// API refused the call). *kernel gets attngen_last_kernel() and *seconds the
-// wall time of the attngen_dense call alone.
-bool run_dense(const DenseCall& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
-               double* seconds, std::string* err);
+// Checks ranks, allocates the output (B, Nq, H, Dv) and calls the variant's
+// C API function. On failure *err holds a message (the API's
+// attngen_last_error() when the API refused the call). *kernel gets
+// attngen_last_kernel(), *seconds the wall time of the API call alone and
+// *stats (when not null) attngen_last_call_stats().
+bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
+              double* seconds, std::string* err, attngen_call_stats* stats = nullptr);
 
 // "(2, 64, 4, 40)".
 std::string shape_str(const std::vector<int64_t>& shape);

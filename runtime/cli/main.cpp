@@ -7,6 +7,7 @@
 //
 // Exit codes: 0 success; 1 failure (a case failed, a run failed); 2 usage
 // error or unusable manifest.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -39,15 +40,22 @@ const char kUsage[] =
     "      Exit 0 if every selected case passed (and at least one was selected),\n"
     "      1 otherwise, 2 on usage errors or an unreadable/invalid manifest.\n"
     "\n"
-    "  run --variant dense --q Q.npy --k K.npy --v V.npy --out OUT.npy\n"
-    "      [--key-mask M.npy] [--static-mask S.npy] [--freqs F.npy]\n"
-    "      [--causal] [--offset N] [--verbose]\n"
-    "      Run one attention on .npy files: q (B, Nq, H, D), k and v (B, Nk, Hkv, D)\n"
-    "      float32 (float16/float64 are converted); key_mask (B, Nk) and\n"
-    "      static_mask (S, S) uint8/bool, 1 = keep; freqs (Nf, R) rotary angles\n"
-    "      (rotates q, k and v); --offset N: KV cache of N rows (Nk = N + Nq).\n"
-    "      Writes OUT.npy (float32, (B, Nq, H, D)) and prints the kernel used and\n"
-    "      the wall time of the call. Exit 1 on errors, 2 on usage errors.\n"
+    "  run --variant V --q Q.npy --k K.npy --v V.npy --out OUT.npy [options]\n"
+    "      Run one attention on .npy files: q (B, Nq, H, D), k (B, Nk, Hkv, D) and\n"
+    "      v (B, Nk, Hkv, Dv) float32 (float16/float64 are converted); masks\n"
+    "      uint8/bool, 1 = keep. Writes OUT.npy (float32, (B, Nq, H, Dv)) and prints\n"
+    "      the kernel used and the wall time of the call; --stats also prints the\n"
+    "      call's peak heap scratch. Exit 1 on errors, 2 on usage errors.\n"
+    "      V = dense:        [--causal] [--offset N] [--key-mask M.npy (B, Nk)]\n"
+    "                        [--static-mask S.npy (S, S)] [--freqs F.npy (Nf, R)]\n"
+    "                        --offset N: KV cache of N rows (Nk = N + Nq)\n"
+    "      V = sparse_conv:  --seq-len L --image-size G [--kernel-size 5]\n"
+    "                        [--dilation 1] [--key-mask M.npy] [--freqs F.npy]\n"
+    "      V = sparse_axial: --seq-len L --image-size G [--axis 0|1] [--key-mask]\n"
+    "                        [--freqs]\n"
+    "      V = block_sparse: --layout L.npy (H, nb, nb) [--block 16] [--causal]\n"
+    "                        [--key-mask M.npy (B, N)]\n"
+    "      V = chunked:      [--query-chunk N] [--kv-chunk N] [--kv-chunk-min N]\n"
     "\n"
     "  info\n"
     "      Show the compiled kernels (variants, head dims, buckets, knobs), the\n"
@@ -188,8 +196,9 @@ int cmd_check(int argc, char** argv) {
 int cmd_run(int argc, char** argv) {
   const Args a = parse_args("run", argc, argv, 2,
                             {"--variant", "--q", "--k", "--v", "--key-mask", "--static-mask", "--freqs",
-                             "--offset", "--out"},
-                            {"--causal", "--verbose"});
+                             "--offset", "--out", "--seq-len", "--image-size", "--kernel-size", "--dilation",
+                             "--axis", "--layout", "--block", "--query-chunk", "--kv-chunk", "--kv-chunk-min"},
+                            {"--causal", "--verbose", "--stats"});
   if (a.help) {
     std::fputs(kUsage, stdout);
     return kExitOk;
@@ -199,27 +208,52 @@ int cmd_run(int argc, char** argv) {
     if (!a.has(req)) throw UsageError{std::string("run: missing required option ") + req};
   }
   const std::string variant = a.get("--variant");
-  if (variant != "dense") {
-    for (const char* known : {"sparse_conv", "sparse_axial", "block_sparse", "chunked"}) {
-      if (variant == known) {
-        std::fprintf(stderr, "attngen run: variant '%s' not implemented yet (available: dense)\n", known);
-        return kExitFail;
-      }
-    }
+  // Options each variant understands; anything else is a usage error.
+  const std::vector<std::string> common = {"--variant", "--q", "--k", "--v", "--out", "--verbose", "--stats"};
+  std::vector<std::string> allowed;
+  if (variant == "dense") {
+    allowed = {"--causal", "--offset", "--key-mask", "--static-mask", "--freqs"};
+  } else if (variant == "sparse_conv") {
+    allowed = {"--seq-len", "--image-size", "--kernel-size", "--dilation", "--key-mask", "--freqs"};
+  } else if (variant == "sparse_axial") {
+    allowed = {"--seq-len", "--image-size", "--axis", "--key-mask", "--freqs"};
+  } else if (variant == "block_sparse") {
+    allowed = {"--layout", "--block", "--causal", "--key-mask"};
+  } else if (variant == "chunked") {
+    allowed = {"--query-chunk", "--kv-chunk", "--kv-chunk-min"};
+  } else {
     throw UsageError{"run: unknown variant '" + cli::sanitize(variant, false) +
                      "' (dense, sparse_conv, sparse_axial, block_sparse, chunked)"};
   }
-  const int64_t offset = a.has("--offset") ? parse_nonneg_int("--offset", a.get("--offset")) : 0;
+  for (const auto& given : a.values) {
+    const std::string& opt = given.first;
+    if (std::find(common.begin(), common.end(), opt) == common.end() &&
+        std::find(allowed.begin(), allowed.end(), opt) == allowed.end()) {
+      throw UsageError{"run: option " + opt + " does not apply to variant " + variant};
+    }
+  }
+  if (variant.rfind("sparse_", 0) == 0 && (!a.has("--seq-len") || !a.has("--image-size"))) {
+    throw UsageError{"run: variant " + variant + " needs --seq-len and --image-size"};
+  }
+  if (variant == "block_sparse" && !a.has("--layout")) throw UsageError{"run: variant block_sparse needs --layout"};
+  auto int_opt = [&](const char* opt, int64_t def) { return a.has(opt) ? parse_nonneg_int(opt, a.get(opt)) : def; };
+  auto int32_opt = [&](const char* opt, int64_t def) {
+    const int64_t x = int_opt(opt, def);
+    if (x > 2147483647) throw UsageError{std::string("run: ") + opt + " is too large"};
+    return static_cast<int32_t>(x);
+  };
   const bool verbose = a.has("--verbose");
 
   std::string err;
   cli::F32Tensor q, k, v, freqs;
-  cli::MaskTensor key_mask, static_mask;
+  cli::MaskTensor key_mask, static_mask, layout;
   const bool has_km = a.has("--key-mask"), has_sm = a.has("--static-mask"), has_fr = a.has("--freqs");
+  const bool has_lay = a.has("--layout");
   if (!cli::load_f32(a.get("--q"), "q", &q, &err) || !cli::load_f32(a.get("--k"), "k", &k, &err) ||
       !cli::load_f32(a.get("--v"), "v", &v, &err) ||
       (has_km && !cli::load_mask(a.get("--key-mask"), "key_mask", &key_mask, &err)) ||
       (has_sm && !cli::load_mask(a.get("--static-mask"), "static_mask", &static_mask, &err)) ||
+      (has_lay && !cli::load_mask(a.get("--layout"), "layout", &layout, &err)) ||
       (has_fr && !cli::load_f32(a.get("--freqs"), "freqs", &freqs, &err))) {
     std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
     return kExitFail;
@@ -235,30 +269,43 @@ int cmd_run(int argc, char** argv) {
     }
   }
 
-  cli::DenseCall call;
+  cli::Call call;
+  call.variant = variant;
   call.q = &q;
   call.k = &k;
   call.v = &v;
   call.key_mask = has_km ? &key_mask : nullptr;
   call.static_mask = has_sm ? &static_mask : nullptr;
+  call.layout = has_lay ? &layout : nullptr;
   call.freqs = has_fr ? &freqs : nullptr;
   call.causal = a.has("--causal");
-  call.offset = offset;
+  call.offset = int_opt("--offset", 0);
+  call.seq_len = int_opt("--seq-len", 0);
+  call.image_size = int_opt("--image-size", 0);
+  call.kernel_size = int32_opt("--kernel-size", 5);
+  call.dilation = int32_opt("--dilation", 1);
+  call.axis = int32_opt("--axis", 0);
+  call.block = int32_opt("--block", 16);
+  call.query_chunk_size = int_opt("--query-chunk", 0);
+  call.kv_chunk_size = int_opt("--kv-chunk", 0);
+  call.kv_chunk_size_min = int_opt("--kv-chunk-min", 0);
   if (verbose) {
-    std::printf("q %s  k %s  v %s", cli::shape_str(q.shape).c_str(), cli::shape_str(k.shape).c_str(),
-                cli::shape_str(v.shape).c_str());
+    std::printf("%s: q %s  k %s  v %s", variant.c_str(), cli::shape_str(q.shape).c_str(),
+                cli::shape_str(k.shape).c_str(), cli::shape_str(v.shape).c_str());
     if (has_km) std::printf("  key_mask %s", cli::shape_str(key_mask.shape).c_str());
     if (has_sm) std::printf("  static_mask %s", cli::shape_str(static_mask.shape).c_str());
+    if (has_lay) std::printf("  layout %s", cli::shape_str(layout.shape).c_str());
     if (has_fr) std::printf("  freqs %s", cli::shape_str(freqs.shape).c_str());
-    std::printf("\ncausal=%s offset=%lld rotary=%s  CPU feature level: %s\n", call.causal ? "yes" : "no",
-                static_cast<long long>(offset), has_fr ? "qkv" : "no", attngen_cpu_level());
+    std::printf("\ncausal=%s rotary=%s  CPU feature level: %s\n", call.causal ? "yes" : "no", has_fr ? "qkv" : "no",
+                attngen_cpu_level());
   }
 
   std::vector<float> out;
   std::vector<int64_t> out_shape;
   std::string kernel;
   double seconds = 0;
-  if (!cli::run_dense(call, &out, &out_shape, &kernel, &seconds, &err)) {
+  attngen_call_stats stats{};
+  if (!cli::run_call(call, &out, &out_shape, &kernel, &seconds, &err, &stats)) {
     std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
     return kExitFail;
   }
@@ -269,6 +316,11 @@ int cmd_run(int argc, char** argv) {
   }
   std::printf("kernel: %s\n", kernel.c_str());
   std::printf("time: %.3f ms\n", seconds * 1e3);
+  if (a.has("--stats")) {
+    std::printf("peak scratch: %lld bytes (heap, all worker threads; %lld allocated in all, %d kernel call%s)\n",
+                static_cast<long long>(stats.peak_scratch_bytes), static_cast<long long>(stats.total_scratch_bytes),
+                static_cast<int>(stats.kernel_calls), stats.kernel_calls == 1 ? "" : "s");
+  }
   std::printf("wrote %s %s float32\n", out_path.c_str(), cli::shape_str(out_shape).c_str());
   return kExitOk;
 }
@@ -288,7 +340,7 @@ int cmd_info(int argc, char** argv) {
   std::printf("\nCPU feature level: %s\n", attngen_cpu_level());
   std::printf("\nvariants:\n");
   for (const char* var : {"dense", "sparse_conv", "sparse_axial", "block_sparse", "chunked"}) {
-    const bool built = build.find(std::string("variant=") + var + " ") != std::string::npos;
+    const bool built = build.find(std::string("variant=") + var) != std::string::npos;
     std::printf("  %-13s %s\n", var, built ? "available" : "not built yet");
   }
   return kExitOk;

@@ -44,6 +44,27 @@ const KernelEntry *select_kernel(const std::string &variant, int head_dim, int n
     return generic ? generic : other_bucket;
 }
 
+int KernelEntry::knob(const char *key, int def) const {
+    const std::string k = std::string(key) + "=";
+    size_t pos = 0;
+    while ((pos = knobs.find(k, pos)) != std::string::npos) {
+        if (pos == 0 || knobs[pos - 1] == ' ') return std::atoi(knobs.c_str() + pos + k.size());
+        pos += k.size();
+    }
+    return def;
+}
+
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, int head_dim) {
+    std::vector<const KernelEntry *> exact, generic;
+    for (const KernelEntry &e : kernel_table()) {
+        if (e.variant != variant) continue;
+        if (e.head_dim == head_dim) exact.push_back(&e);
+        else if (e.head_dim == 0) generic.push_back(&e);
+    }
+    exact.insert(exact.end(), generic.begin(), generic.end());
+    return exact;
+}
+
 const char *cpu_level() {
 #if defined(__x86_64__)
     static const char *level = [] {

@@ -14,9 +14,23 @@ namespace attngen {
 
 enum class Bucket { Prefill, Decode };
 
-using DenseFn = int (*)(halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v, halide_buffer_t *key_mask,
-                        halide_buffer_t *static_mask, halide_buffer_t *freqs, int32_t diag_shift, int32_t offset,
-                        bool use_key_mask, bool use_static_mask, int32_t rotary_dim, halide_buffer_t *out);
+// Kernel signatures (generated with Halide's user_context feature: the
+// first argument is the runtime's per-call context).
+using DenseFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
+                        halide_buffer_t *key_mask, halide_buffer_t *static_mask, halide_buffer_t *freqs,
+                        int32_t diag_shift, int32_t offset, bool use_key_mask, bool use_static_mask,
+                        int32_t rotary_dim, halide_buffer_t *out);
+using SparseSeqFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
+                            halide_buffer_t *key_mask, halide_buffer_t *freqs, int32_t text_len,
+                            int32_t image_size, int32_t kernel_size, int32_t dilation, int32_t text_chunks,
+                            int32_t image_chunks, int32_t first_image_tile, bool use_key_mask,
+                            int32_t rotary_dim, halide_buffer_t *out);
+using BlockSparseFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
+                              halide_buffer_t *key_mask, halide_buffer_t *elem_mask, halide_buffer_t *cols,
+                              halide_buffer_t *counts, int32_t diag_shift, bool use_key_mask, bool use_elem_mask,
+                              halide_buffer_t *out);
+using ChunkedFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
+                          halide_buffer_t *out);
 
 struct KernelEntry {
     std::string variant;
@@ -27,6 +41,9 @@ struct KernelEntry {
     std::string knobs;
     std::string source;  // "hand default" or the tuning record it came from
     void *fn;
+
+    // A knob's value from `knobs` ("tq=32 kc=128 ..."), or def if absent.
+    int knob(const char *key, int def) const;
 };
 
 // Queries per call below which the decode bucket is used.
@@ -36,6 +53,8 @@ const std::vector<KernelEntry> &kernel_table();
 
 // The best entry for a call, or nullptr. Exact head dim first, then generic.
 const KernelEntry *select_kernel(const std::string &variant, int head_dim, int num_queries, bool rotary);
+// Every entry of a variant with this head dim (exact first, then generic).
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, int head_dim);
 
 // "avx512", "avx2", "sse41" or "baseline": the level the multi-target
 // libraries dispatch to on this CPU (same order as ATTNGEN_CPU_TARGETS).

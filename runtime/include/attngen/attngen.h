@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attngen/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -91,6 +93,110 @@ void attngen_dense_options_init(attngen_dense_options *opts);
 
 attngen_status attngen_dense(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
                              attngen_tensor *out, const attngen_dense_options *opts);
+
+/* DALL-E sparse attention (SPEC.md sections 2 and 3).
+ *   The sequence is text_len = seq_len + 1 - image_size^2 text tokens, then
+ *   an image_size x image_size image grid in raster order. q, k, v, out are
+ *   (B, n, H, D) with n <= seq_len tokens (K/V heads may not be grouped).
+ *   Text query i attends causally to text keys 0..i (no key mask). Image
+ *   query (r, c) attends to the text keys that key_mask keeps, plus
+ *     sparse_conv:  keys (r - a*dilation, c - e*dilation), a, e in
+ *                   0..kernel_size-1 (odd), inside the grid;
+ *     sparse_axial: axis 0: keys (r, c') with c' <= c; axis 1: (r', c),
+ *                   r' <= r.
+ *   key_mask (B, >= text_len) uint8: its first text_len columns are used
+ *   (NULL = keep all). freqs (Nf >= n, R) rotates q, k and v at positions
+ *   0..n-1 (NULL = no rotary). stable: accepted, no effect (see dense). */
+typedef struct attngen_sparse_options {
+    int64_t seq_len;
+    int64_t image_size;
+    int32_t kernel_size; /* sparse_conv; default 5 */
+    int32_t dilation;    /* sparse_conv; default 1 */
+    int32_t axis;        /* sparse_axial; 0 = rows (default), 1 = columns */
+    int32_t stable;
+    const attngen_tensor *key_mask;
+    const attngen_tensor *freqs;
+} attngen_sparse_options;
+
+/* kernel_size 5, dilation 1, axis 0, everything else 0/NULL (seq_len and
+ * image_size must then be set). */
+void attngen_sparse_options_init(attngen_sparse_options *opts);
+
+attngen_status attngen_sparse_conv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                                   attngen_tensor *out, const attngen_sparse_options *opts);
+attngen_status attngen_sparse_axial(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                                    attngen_tensor *out, const attngen_sparse_options *opts);
+
+/* Block-sparse attention (SPEC.md section 4).
+ *   A layout handle turns a (Hl, nb, nb) uint8 block layout (Hl = 1 for one
+ *   layout shared by every head, or H) into compact per-row lists of kept
+ *   key blocks, once; it is immutable afterwards and may be used by any
+ *   number of threads at once. With causal, blocks above the diagonal are
+ *   left out of the lists (never computed) and the diagonal blocks are
+ *   masked per element. The block size must be a multiple of 16.
+ *   attngen_block_layout_from_mask derives the layout from a dense (S, S)
+ *   element mask (rows = queries): fully masked blocks are skipped and the
+ *   element mask (copied into the handle) still applies inside kept blocks,
+ *   so masked dense attention costs only its kept blocks.
+ *   attngen_block_sparse: q, k, v, out (B, N, H, D), k/v may have Hkv heads
+ *   (H % Hkv == 0), nb == ceil(N / block) (or, for a mask-derived layout,
+ *   S >= N); key_mask (B, N) uint8 or NULL. */
+typedef struct attngen_block_layout attngen_block_layout;
+
+attngen_status attngen_block_layout_create(const attngen_tensor *layout, int32_t block, int32_t causal,
+                                           attngen_block_layout **handle);
+attngen_status attngen_block_layout_from_mask(const attngen_tensor *mask, int32_t block, int32_t causal,
+                                              attngen_block_layout **handle);
+/* Kept blocks (after the causal cut) and all blocks, over every layout head. */
+attngen_status attngen_block_layout_stats(const attngen_block_layout *handle, int64_t *kept_blocks,
+                                          int64_t *total_blocks);
+void attngen_block_layout_destroy(attngen_block_layout *handle);
+
+typedef struct attngen_block_sparse_options {
+    const attngen_tensor *key_mask;
+} attngen_block_sparse_options;
+
+attngen_status attngen_block_sparse(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                                    attngen_tensor *out, const attngen_block_layout *layout,
+                                    const attngen_block_sparse_options *opts);
+
+/* Chunked memory-efficient attention (Rabe & Staats; SPEC.md section 5).
+ *   Plain softmax attention, no mask: q (B, Nq, H, D), k (B, Nk, Hkv, D),
+ *   v (B, Nk, Hkv, Dv), out (B, Nq, H, Dv); Nq and Nk independent, Dv may
+ *   differ from D, H % Hkv == 0. Temporary memory is O(threads * query
+ *   tile * kv chunk), never O(Nq * Nk).
+ *   query_chunk_size: queries per kernel call (0 = 1024, the seed's
+ *   default); each call's scratch is bounded by it.
+ *   kv_chunk_size / kv_chunk_size_min: the seed's knobs. The kernels merge
+ *   keys in compiled chunks (the tuned kc, see attngen_build_info); the
+ *   chunk size changes rounding only, never the result. When given, the
+ *   compiled chunked kernel whose kc is closest to max(kv_chunk_size,
+ *   kv_chunk_size_min) is used (attngen_last_kernel says which). */
+typedef struct attngen_chunked_options {
+    int64_t query_chunk_size;
+    int64_t kv_chunk_size;
+    int64_t kv_chunk_size_min;
+} attngen_chunked_options;
+
+void attngen_chunked_options_init(attngen_chunked_options *opts);
+
+attngen_status attngen_chunked(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                               attngen_tensor *out, const attngen_chunked_options *opts);
+
+/* Memory accounting. Every heap allocation the kernels make goes through a
+ * counting allocator (thread-safe). Small fixed-size scratch that Halide
+ * places on the worker threads' stacks is not heap and is not counted. */
+typedef struct attngen_call_stats {
+    int64_t peak_scratch_bytes;  /* peak live heap scratch of the call, over all its worker threads */
+    int64_t total_scratch_bytes; /* sum of all its allocations */
+    int32_t kernel_calls;        /* kernel invocations the call made */
+} attngen_call_stats;
+
+/* Statistics of the last successful attention call on this thread. */
+attngen_status attngen_last_call_stats(attngen_call_stats *stats);
+/* Process-wide heap scratch of all kernels: live now and peak so far. */
+int64_t attngen_scratch_live_bytes(void);
+int64_t attngen_scratch_peak_bytes(void);
 
 /* The message of the last failed call on this thread ("" if none). */
 const char *attngen_last_error(void);

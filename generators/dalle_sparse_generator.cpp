@@ -1,0 +1,160 @@
+// DALL-E sparse attention (SPEC.md sections 2 and 3): a text prefix of
+// text_len tokens, then an image_size x image_size grid in raster order.
+// Text queries attend causally to text keys; image queries attend to the
+// (key-masked) text keys plus a few image keys near themselves:
+//   sparse_conv          the kernel_size x kernel_size box above-left of the
+//                        query, dilated by `dilation`;
+//   sparse_axial (axis 0) the keys of the query's row up to the query;
+//   sparse_axial (axis 1) the keys of the query's column up to the query.
+// Two online-softmax phases share one running state: the text phase walks
+// the text keys in chunks (causal chunks skipped for text tiles); the image
+// phase walks "slots" (box cells, row or column offsets) whose key position
+// is the query's own position minus an offset, so only the kept pattern is
+// computed: no unfolded keys and no dense score matrix. Rotary (q, k, v at
+// positions 0..n-1) is fused; rotary_dim = 0 turns it off.
+#include "attention_common.h"
+#include "cpu_schedule.h"
+
+namespace attngen {
+
+enum class DallePattern { Conv, Axial };
+
+template<DallePattern Pattern>
+class DalleSparse : public Generator<DalleSparse<Pattern>> {
+public:
+    template<typename T> using GP = GeneratorParam<T>;
+    template<typename T> using In = GeneratorInput<T>;
+
+    GP<int> head_dim{"head_dim", 0, 0, 1024};
+    // Axial only: 0 = rows, 1 = columns (a build-time choice: the two
+    // patterns stage different key windows).
+    GP<int> axis{"axis", 0, 0, 1};
+    GP<int> tq{"tq", 32, 1, 512};
+    GP<int> kc{"kc", 32, 1, 4096};   // text keys per chunk
+    GP<int> kci{"kci", 32, 1, 4096}; // image slots per chunk
+    GP<int> vec{"vec", 16, 1, 64};
+    GP<int> rq{"rq", 4, 1, 32};
+    GP<int> rk{"rk", 8, 1, 64};
+    GP<int> qvec{"qvec", 1, 1, 1};
+    GP<int> threads_split{"threads_split", 1, 0, 1};
+    GP<bool> rotary{"rotary", true};
+
+    In<Buffer<float, 4>> q{"q"};  // [d, h, n, b]
+    In<Buffer<float, 4>> k{"k"};
+    In<Buffer<float, 4>> v{"v"};
+    In<Buffer<uint8_t, 2>> key_mask{"key_mask"};  // [>= text_len, b]; read iff use_key_mask
+    In<Buffer<float, 2>> freqs{"freqs"};          // [R, Nf]; read iff rotary_dim > 0
+    In<int32_t> text_len{"text_len", 1, 1, 1 << 30};
+    In<int32_t> image_size{"image_size", 1, 1, 1 << 15};
+    In<int32_t> kernel_size{"kernel_size", 1, 1, 1 << 15};  // conv only
+    In<int32_t> dilation{"dilation", 1, 1, 1 << 15};        // conv only
+    // Loop extents, computed by the runtime (see the text phase below):
+    In<int32_t> text_chunks{"text_chunks", 1, 0, 1 << 30};       // ceil(min(text_len, n) / kc)
+    In<int32_t> image_chunks{"image_chunks", 1, 0, 1 << 30};     // ceil(slots / kci)
+    In<int32_t> first_image_tile{"first_image_tile", 0, 0, 1 << 30};  // text_len / tq
+    In<bool> use_key_mask{"use_key_mask"};
+    In<int32_t> rotary_dim{"rotary_dim", 0, 0, 1024};
+    GeneratorOutput<Buffer<float, 4>> out{"out"};
+
+    void generate() {
+        AttnFuncs f;
+        Var ii = f.ii, it = f.it, j = f.j, b = f.b;
+        f.tq = tq;
+        f.kc = kc;
+        build_qkv(f, q, k, v, freqs, rotary, rotary_dim, Expr(0));
+        Expr n = f.num_queries;
+        Expr T = text_len, G = image_size;
+        Expr qpos = f.query_index();
+        Expr tile_last = it * f.tq + (f.tq - 1);
+        const int KCT = kc, KCI = kci;
+
+        // Text phase: text query i sees text keys 0..i; image queries see
+        // every text key the key mask keeps.
+        Expr text_keys = min(T, n);
+        PhaseSpec text;
+        text.name = "text";
+        text.kc = KCT;
+        // Chunk counts and the first image tile come in as inputs computed
+        // by the runtime: derived here from text_len / kernel_size, Halide
+        // 14's no-op trimming combines them with the same compares in
+        // `keep` and wrongly drops the score computation of the phase.
+        text.num_chunks = text_chunks;
+        text.key_pos = [](Expr jj, Expr, Expr, Expr, Expr) { return jj; };
+        Expr masked_in = !use_key_mask ||
+                         key_mask(clamp(j, 0, key_mask.dim(0).extent() - 1),
+                                  clamp(b, 0, key_mask.dim(1).extent() - 1)) != 0;
+        // (Written without a select of booleans: Halide 14 miscompiles a
+        // vectorised select between two boolean vectors here.)
+        text.keep = j < text_keys && ((qpos < T && j <= qpos) || (qpos >= T && masked_in));
+        text.chunk_live = [&](Expr c) { return c * KCT <= tile_last; };
+        text.score_flags = {use_key_mask};
+        add_phase(f, text);
+
+        // Image phase: slot j of image query (r, c) is the key at position
+        // qpos - delta(j), kept when that key lies inside the grid pattern.
+        Expr r = (qpos - T) / G, col = (qpos - T) % G;
+        Expr slots, delta, valid;
+        if (Pattern == DallePattern::Conv) {
+            Expr K = kernel_size, dil = dilation;
+            Expr a = j / K, e = j % K;
+            slots = K * K;
+            delta = a * dil * G + e * dil;
+            valid = r >= a * dil && col >= e * dil;
+        } else if (axis == 0) {
+            slots = G;
+            delta = j;
+            valid = j <= col;
+        } else {
+            slots = G;
+            delta = j * G;
+            valid = j <= r;
+        }
+        PhaseSpec image;
+        image.name = "image";
+        image.kc = KCI;
+        image.num_chunks = image_chunks;
+        image.query_dependent = true;
+        image.key_pos = [&](Expr jj, Expr i2, Expr t2, Expr, Expr) {
+            Expr d2 = substitute(j.name(), jj, delta);
+            return t2 * f.tq + i2 - d2;
+        };
+        image.keep = qpos >= T && qpos < n && j < slots && valid;
+        image.chunk_live = [&](Expr) { return it >= first_image_tile; };
+        add_phase(f, image);
+        finish_online_softmax(f);
+
+        Var d = f.d, h = f.h, io("i");
+        out(d, h, io, b) = f.out(d, io, h, b);
+
+        // Estimates: the `dalle` workload (B1 H8, text 257 + 32x32, D64).
+        const int De = head_dim > 0 ? (int)head_dim : 64;
+        for (auto *t : {&q, &k, &v}) t->set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+        key_mask.set_estimates({{0, 257}, {0, 1}});
+        freqs.set_estimates({{0, De}, {0, 1280}});
+        text_len.set_estimate(257);
+        image_size.set_estimate(32);
+        kernel_size.set_estimate(5);
+        dilation.set_estimate(1);
+        text_chunks.set_estimate(9);
+        image_chunks.set_estimate(1);
+        first_image_tile.set_estimate(8);
+        use_key_mask.set_estimate(false);
+        rotary_dim.set_estimate(0);
+        out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
+        constrain_activations<In<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
+
+        if (this->get_auto_schedule()) return;
+        Knobs kn;
+        kn.tq = tq; kn.kc = kc; kn.kci = kci; kn.vec = vec; kn.rq = rq; kn.rk = rk; kn.qvec = qvec;
+        kn.threads_split = threads_split;
+        schedule_cpu(f, out, this->get_target(), kn, head_dim);
+    }
+};
+
+using SparseConv = DalleSparse<DallePattern::Conv>;
+using SparseAxial = DalleSparse<DallePattern::Axial>;
+
+}  // namespace attngen
+
+HALIDE_REGISTER_GENERATOR(attngen::SparseConv, attngen_sparse_conv)
+HALIDE_REGISTER_GENERATOR(attngen::SparseAxial, attngen_sparse_axial)

@@ -1,0 +1,142 @@
+// C API: DALL-E sparse convolutional and axial attention (SPEC.md sections
+// 2 and 3).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "internal.h"
+
+namespace {
+
+using namespace attngen::detail;
+using attngen::KernelEntry;
+
+enum class Pattern { Conv, Axial };
+
+attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attngen_tensor *k,
+                           const attngen_tensor *v, attngen_tensor *out, const attngen_sparse_options *opts) {
+    const char *what = pattern == Pattern::Conv ? "sparse_conv" : "sparse_axial";
+    if (!opts) return set_error(ATTNGEN_ERR_NULL_ARGUMENT, "opts: %s needs seq_len and image_size", what);
+    const attngen_sparse_options &o = *opts;
+    View vq, vk, vv, vo, vkm, vfr;
+    attngen_status s;
+    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, &vq))) return s;
+    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, &vk))) return s;
+    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, &vv))) return s;
+    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, &vo))) return s;
+    if ((s = check_qkv(vq, vk, vv, vo, false))) return s;
+    const int64_t B = vq.shape[0], n = vq.shape[1], D = vq.shape[3];
+    if (vk.shape[1] != n) {
+        return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (self-attention: they must agree)",
+                         (long long)vk.shape[1], (long long)n);
+    }
+    if (o.image_size < 1 || o.image_size > 46340) {
+        return set_error(ATTNGEN_ERR_OPTION, "image_size: %lld is outside 1..46340", (long long)o.image_size);
+    }
+    const int64_t G = o.image_size, cells = G * G;
+    if (o.seq_len < 1 || o.seq_len > kMaxIndex) {
+        return set_error(ATTNGEN_ERR_OPTION, "seq_len: %lld is outside 1..2^31-1", (long long)o.seq_len);
+    }
+    const int64_t text_len = o.seq_len + 1 - cells;
+    if (text_len < 1) {
+        return set_error(ATTNGEN_ERR_OPTION,
+                         "seq_len: %lld leaves text_len = seq_len + 1 - image_size^2 = %lld (must be >= 1)",
+                         (long long)o.seq_len, (long long)text_len);
+    }
+    if (n > o.seq_len) {
+        return set_error(ATTNGEN_ERR_SHAPE, "q: %lld tokens exceed seq_len %lld", (long long)n,
+                         (long long)o.seq_len);
+    }
+    int32_t kernel_size = 1, dilation = 1;
+    const char *variant = nullptr;
+    if (pattern == Pattern::Conv) {
+        if (o.kernel_size < 1 || o.kernel_size % 2 == 0) {
+            return set_error(ATTNGEN_ERR_OPTION, "kernel_size: %d must be odd and positive", (int)o.kernel_size);
+        }
+        if (o.dilation < 1) return set_error(ATTNGEN_ERR_OPTION, "dilation: %d must be positive", (int)o.dilation);
+        // Box rows/columns past the grid keep nothing: the kernels walk
+        // only the cells that can lie inside it (same result, and the slot
+        // count stays small for huge kernel sizes).
+        const int64_t reach = (G - 1) / o.dilation + 1;
+        kernel_size = static_cast<int32_t>(std::min<int64_t>(o.kernel_size, reach));
+        dilation = o.dilation;
+        variant = "sparse_conv";
+    } else {
+        if (o.axis != 0 && o.axis != 1) {
+            return set_error(ATTNGEN_ERR_OPTION, "axis: %d must be 0 (rows) or 1 (columns)", (int)o.axis);
+        }
+        variant = o.axis == 0 ? "sparse_axial_row" : "sparse_axial_col";
+    }
+    if (o.key_mask) {
+        if ((s = check_tensor("key_mask", o.key_mask, ATTNGEN_U8, 2, false, false, &vkm))) return s;
+        if (vkm.shape[0] != B || vkm.shape[1] < text_len) {
+            return set_error(ATTNGEN_ERR_SHAPE,
+                             "key_mask: shape (%lld, %lld), expected (B, >= text_len) = (%lld, >= %lld)",
+                             (long long)vkm.shape[0], (long long)vkm.shape[1], (long long)B, (long long)text_len);
+        }
+    }
+    int64_t R = 0;
+    if (o.freqs) {
+        if ((s = check_tensor("freqs", o.freqs, ATTNGEN_F32, 2, false, false, &vfr))) return s;
+        R = vfr.shape[1];
+        if (R % 2 != 0 || R > D) {
+            return set_error(ATTNGEN_ERR_SHAPE, "freqs: rotary dim %lld must be even and at most the head dim %lld",
+                             (long long)R, (long long)D);
+        }
+        if (vfr.shape[0] < n) {
+            return set_error(ATTNGEN_ERR_SHAPE, "freqs: %lld positions, need at least n = %lld",
+                             (long long)vfr.shape[0], (long long)n);
+        }
+    }
+    if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.freqs ? &vfr : nullptr}))) return s;
+
+    const KernelEntry *e = attngen::select_kernel(variant, (int)D, (int)n, false);
+    if (!e) return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s kernel was built for head dim %lld", variant, (long long)D);
+
+    HBuf bq, bk, bv, bo, bkm, bfr;
+    bq.init(vq);
+    bk.init(vk);
+    bv.init(vv);
+    bo.init(vo);
+    uint8_t one = 1;
+    float zero[1] = {0.0f};
+    if (o.key_mask) bkm.init(vkm); else bkm.placeholder(&one, halide_type_t(halide_type_uint, 8), 2);
+    if (o.freqs) bfr.init(vfr); else bfr.placeholder(zero, halide_type_t(halide_type_float, 32), 2);
+    const int kc = e->knob("kc", 32);
+    const int32_t text_chunks = static_cast<int32_t>((std::min<int64_t>(text_len, n) + kc - 1) / kc);
+    const int64_t slots = pattern == Pattern::Conv ? int64_t(kernel_size) * kernel_size : G;
+    const int kci = e->knob("kci", 32), tq = e->knob("tq", 32);
+    const int32_t image_chunks = static_cast<int32_t>((slots + kci - 1) / kci);
+    const int32_t first_image_tile = static_cast<int32_t>(text_len / tq);
+    CallContext ctx;
+    int rc = reinterpret_cast<attngen::SparseSeqFn>(e->fn)(
+        &ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bfr.buf, static_cast<int32_t>(text_len),
+        static_cast<int32_t>(G), kernel_size, dilation, text_chunks, image_chunks, first_image_tile,
+        o.key_mask != nullptr, static_cast<int32_t>(R), &bo.buf);
+    if ((s = finish_kernel(e, rc, &ctx))) return s;
+    publish_stats(ctx);
+    return ATTNGEN_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+void attngen_sparse_options_init(attngen_sparse_options *opts) {
+    if (!opts) return;
+    std::memset(opts, 0, sizeof *opts);
+    opts->kernel_size = 5;
+    opts->dilation = 1;
+}
+
+attngen_status attngen_sparse_conv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                                   attngen_tensor *out, const attngen_sparse_options *opts) {
+    return guarded([&] { return sparse_impl(Pattern::Conv, q, k, v, out, opts); });
+}
+
+attngen_status attngen_sparse_axial(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                                    attngen_tensor *out, const attngen_sparse_options *opts) {
+    return guarded([&] { return sparse_impl(Pattern::Axial, q, k, v, out, opts); });
+}
+
+}  // extern "C"
