@@ -27,7 +27,7 @@ constexpr float kMaskedThreshold = -1e29f;
 // the text keys, then the image keys near the query); the running state is
 // carried from phase to phase. Within a phase, key slot j (chunk j / kc)
 // maps to a key position through the phase's key_pos, which may depend on
-// the query (query_dependent): then the keys are staged key-major per chunk
+// the query (query_dependent): then the keys are also kept key-major
 // (kstage) so that consecutive queries load consecutive keys as vectors.
 struct KeyPhase {
     std::string name;
@@ -36,7 +36,7 @@ struct KeyPhase {
     RDom rd;    // over the head dim (scores)
     RDom rj;    // over the key slots of one chunk
     RDom rc;    // over chunks, predicated by the phase's chunk filter
-    Func kstage;  // (d, kpos, h, b) staged keys; query-dependent phases only
+    Func kstage;  // (d, kpos, h, b) keys, stored key-major; query-dependent phases only
     Func s;     // (j, ii, it, h, b) raw scores, pure 0 + update over rd
     Func ms;    // (j, ii, it, h, b) masked scores
     Func cmax;  // (ii, c, it, h, b) max of one chunk's masked scores
@@ -68,6 +68,7 @@ struct AttnFuncs {
     Func st;    // (d, ii, it, h, b) Tuple(m, l, acc): running max, sum, numerator (the last phase's st)
     Func out;   // (d, i, h, b), i = it * tq + ii
     std::vector<Func> kv_rot;  // root-level rotated K/V, when rotary is fused
+    std::vector<Func> lookups; // small 1-D tables (x) the masks read, computed once per call
     int tq = 32;  // query tile
     int kc = 64;  // default key chunk
     Expr head_dim, num_keys, num_queries;

@@ -10,8 +10,8 @@
 // the text keys in chunks (causal chunks skipped for text tiles); the image
 // phase walks "slots" (box cells, row or column offsets) whose key position
 // is the query's own position minus an offset, so only the kept pattern is
-// computed: no unfolded keys and no dense score matrix. Rotary (q, k, v at
-// positions 0..n-1) is fused; rotary_dim = 0 turns it off.
+// computed: no unfolded keys and no dense score matrix. With rotary=true,
+// rotary (q, k, v at positions 0..n-1) is fused.
 #include "attention_common.h"
 #include "cpu_schedule.h"
 
@@ -37,7 +37,7 @@ public:
     GP<int> rk{"rk", 8, 1, 64};
     GP<int> qvec{"qvec", 1, 1, 1};
     GP<int> threads_split{"threads_split", 1, 0, 1};
-    GP<bool> rotary{"rotary", true};
+    GP<bool> rotary{"rotary", false};
 
     In<Buffer<float, 4>> q{"q"};  // [d, h, n, b]
     In<Buffer<float, 4>> k{"k"};
@@ -92,11 +92,25 @@ public:
 
         // Image phase: slot j of image query (r, c) is the key at position
         // qpos - delta(j), kept when that key lies inside the grid pattern.
-        Expr r = (qpos - T) / G, col = (qpos - T) % G;
+        // Grid row/column of each position and box cell of each slot come
+        // from small tables computed once per call: vector integer division
+        // by a run-time divisor is scalar code.
+        Var x("x");
+        Func grid_row("grid_row"), grid_col("grid_col");
+        grid_row(x) = (x - T) / G;
+        grid_col(x) = (x - T) % G;
+        Expr r = grid_row(qpos), col = grid_col(qpos);
+        f.lookups = {grid_row, grid_col};
         Expr slots, delta, valid;
         if (Pattern == DallePattern::Conv) {
             Expr K = kernel_size, dil = dilation;
-            Expr a = j / K, e = j % K;
+            Func cell_a("cell_a"), cell_e("cell_e");
+            cell_a(x) = x / K;
+            cell_e(x) = x % K;
+            f.lookups.push_back(cell_a);
+            f.lookups.push_back(cell_e);
+            // Clamped: table values are unbounded to bounds inference.
+            Expr a = clamp(cell_a(j), 0, K - 1), e = clamp(cell_e(j), 0, K - 1);
             slots = K * K;
             delta = a * dil * G + e * dil;
             valid = r >= a * dil && col >= e * dil;

@@ -3,6 +3,13 @@
 namespace attngen {
 
 namespace {
+int d_vector_width(int vec, int head_dim) {
+    if (head_dim <= 0 || head_dim % vec == 0) return vec;
+    for (int w = vec / 2; w >= 4; w /= 2) {
+        if (head_dim % w == 0) return w;
+    }
+    return vec;
+}
 void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim);
 }
 
@@ -30,12 +37,15 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     Var io("io"), il("il"), t("t");
     const int V = k.vec;
     const bool fixed_d = head_dim > 0;
-    const bool d_exact = fixed_d && head_dim % V == 0;
+    // Features are vectorised with the widest width that divides a
+    // specialised head dim (D=40: 8 lanes, 5 vectors), so no scalar tail.
+    const int VD = d_vector_width(V, head_dim);
+    const bool d_exact = fixed_d && head_dim % VD == 0;
     auto vec_d = [&](auto stage, Var dv) {
         if (d_exact) {
-            stage.vectorize(dv, V);
+            stage.vectorize(dv, VD);
         } else {
-            stage.vectorize(dv, V, TailStrategy::GuardWithIf);
+            stage.vectorize(dv, VD, TailStrategy::GuardWithIf);
         }
     };
 
@@ -67,6 +77,7 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     } else {
         vec_d(f.qs, d);
     }
+    for (Func l : f.lookups) l.compute_root();
     if (f.cosT.defined()) {
         f.cosT.compute_root();
         f.sinT.compute_root();
@@ -100,12 +111,15 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
     Var jo("jo"), jl("jl"), iq("iq_" + ph.name), ir("ir_" + ph.name);
     const int V = k.vec;
     const bool fixed_d = head_dim > 0;
-    const bool d_exact = fixed_d && head_dim % V == 0;
+    // Features are vectorised with the widest width that divides a
+    // specialised head dim (D=40: 8 lanes, 5 vectors), so no scalar tail.
+    const int VD = d_vector_width(V, head_dim);
+    const bool d_exact = fixed_d && head_dim % VD == 0;
     auto vec_d = [&](auto st, Var dv) {
         if (d_exact) {
-            st.vectorize(dv, V);
+            st.vectorize(dv, VD);
         } else {
-            st.vectorize(dv, V, TailStrategy::GuardWithIf);
+            st.vectorize(dv, VD, TailStrategy::GuardWithIf);
         }
     };
 
@@ -117,10 +131,16 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
     LoopLevel qblock(ph.st, iq);
 
     if (ph.query_dependent) {
-        // Keys of the chunk's window, key-major: consecutive queries read
-        // consecutive keys, so Q@K^T loads them as vectors.
-        Var kpos = ph.kstage.args()[1];
-        ph.kstage.compute_at(chunk).reorder_storage(kpos, d, h, b).reorder(kpos, d).vectorize(kpos, V);
+        // All keys, transposed once per call (key-major per feature):
+        // consecutive queries read consecutive keys, so Q@K^T loads them as
+        // vectors. O(N * D) per head, against O(N * slots * D) of scores.
+        Var kpos = ph.kstage.args()[1], kh = ph.kstage.args()[2], kb = ph.kstage.args()[3], kt("kt");
+        ph.kstage.compute_root()
+            .reorder_storage(kpos, d, kh, kb)
+            .reorder(kpos, d, kh, kb)
+            .fuse(kh, kb, kt)
+            .parallel(kt)
+            .vectorize(kpos, V);
     } else if (!k.qvec) {
         // Keys vectorised: stage the chunk's keys key-major.
         f.kr.in(ph.s).compute_at(chunk).reorder_storage(j, d, h, b).reorder(j, d).vectorize(j, V);
@@ -194,7 +214,7 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
     if (fixed_d) ph.pv.unroll(ii);
     Var dvo("dvo"), dvi("dvi");
     auto pvu = ph.pv.update();
-    pvu.reorder(d, ii, ph.rj.x).split(d, dvo, dvi, V, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+    pvu.reorder(d, ii, ph.rj.x).split(d, dvo, dvi, VD, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
         .reorder(dvi, dvo, ii, ph.rj.x)
         .vectorize(dvi);
     if (fixed_d) pvu.unroll(dvo).unroll(ii);

@@ -98,7 +98,7 @@ for f in cmake/attngen/attngenConfig.cmake cmake/attngen/attngenConfigVersion.cm
     [[ -f $libdir/$f ]] || fail "missing ${libdir#"$prefix"/}/$f"
 done
 [[ -x $prefix/bin/attngen ]] || fail "bin/attngen is not executable"
-if find "$prefix/include" -name '*.in' | grep -q .; then fail "a template (*.in) was installed"; fi
+if [[ -n $(find "$prefix/include" -name '*.in') ]]; then fail "a template (*.in) was installed"; fi
 if grep -rnE '#[[:space:]]*include[[:space:]]*[<"][^">]*[Hh]alide' "$prefix/include"; then
     fail "an installed header includes a Halide header"
 fi
@@ -137,7 +137,7 @@ echo "ok: $nkernels kernels, runtime and Halide runtime defined, nothing of Hali
 # Halide's packages are disabled: a find_dependency(Halide) in the config
 # would fail here, and nothing may come from Halide's include folders.
 cmake_consumer() { # SRC BUILD PREFIX
-    cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$3" \
+    cmake -S "$1" -B "$2" --no-warn-unused-cli -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$3" \
         -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
         -DCMAKE_DISABLE_FIND_PACKAGE_Halide=ON -DCMAKE_DISABLE_FIND_PACKAGE_HalideHelpers=ON
@@ -272,7 +272,8 @@ step "PIC: the whole archive links into a shared library"
 # shellcheck disable=SC2086
 run "$CXX" -shared -fPIC -o "$work/libattngen_all.so" -Wl,--whole-archive "$archive" -Wl,--no-whole-archive \
     -lpthread -ldl -Wl,--no-undefined
-nm -D --defined-only "$work/libattngen_all.so" | grep -qw attngen_dense || fail "attngen_dense not exported by the shared library"
+dynsyms=$(nm -D --defined-only "$work/libattngen_all.so") || fail "nm -D failed"
+grep -qw attngen_dense <<<"$dynsyms" || fail "attngen_dense not exported by the shared library"
 echo "ok"
 
 # ---- CLI ------------------------------------------------------------------------------
@@ -305,7 +306,8 @@ if [[ -n $tarball ]]; then
     step "tarball $tarball"
     tar -C "$(dirname "$moved")" --owner=0 --group=0 --numeric-owner --sort=name \
         -czf "$tarball" "$(basename "$moved")"
-    tar -tzf "$tarball" | grep -q "attngen-$version/.*libattngen.a$" || fail "tarball lacks libattngen.a"
+    listing=$(tar -tzf "$tarball") || fail "cannot list $tarball"
+    grep -q "^attngen-$version/.*/libattngen.a$" <<<"$listing" || fail "tarball lacks libattngen.a"
     echo "ok: $(du -h "$tarball" | cut -f1) $tarball (top folder attngen-$version/)"
 fi
 

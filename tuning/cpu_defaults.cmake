@@ -9,12 +9,12 @@
 # Measured on Zen 4 (2 cores): dense causal B1 H8 N1280 D64 in 23 ms,
 # 72 GFLOP/s, ~32% of the FMA peak probe.
 # Decode: one query per task, scores vectorised over keys.
-# DALL-E sparse: 32-key text chunks (the text length is rarely a multiple of
-# a larger chunk) and 32-slot image chunks (one chunk covers a 5x5 box or a
-# 32-wide row). Block-sparse: 16-token granule = DeepSpeed's default block.
+# DALL-E sparse: 64-key text chunks (257 text keys take 5 chunks; 32 and 64
+# measured the same on dalle) and 32-slot image chunks (one chunk covers a
+# 5x5 box or a 32-wide row or column). Block-sparse: 16-token granule = DeepSpeed's default block.
 function(attngen_default_knobs out variant head_dim bucket)
     if (variant MATCHES "^sparse_")
-        set(k "tq=32 kc=32 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+        set(k "tq=32 kc=64 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (variant STREQUAL "block_sparse")
         set(k "tq=16 kc=16 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (bucket STREQUAL "decode")

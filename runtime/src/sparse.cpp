@@ -90,7 +90,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     }
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.freqs ? &vfr : nullptr}))) return s;
 
-    const KernelEntry *e = attngen::select_kernel(variant, (int)D, (int)n, false);
+    const KernelEntry *e = attngen::select_kernel(variant, (int)D, (int)n, R > 0);
     if (!e) return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s kernel was built for head dim %lld", variant, (long long)D);
 
     HBuf bq, bk, bv, bo, bkm, bfr;
