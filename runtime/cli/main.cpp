@@ -335,6 +335,7 @@ int cmd_info(int argc, char** argv) {
   }
   if (!a.positional.empty()) throw UsageError{"info: unexpected argument '" + cli::sanitize(a.positional[0], false) + "'"};
   const std::string build = attngen_build_info();
+  std::printf("attngen %s\n", attngen_version());
   std::fputs(build.c_str(), stdout);
   if (!build.empty() && build.back() != '\n') std::fputc('\n', stdout);
   std::printf("\nCPU feature level: %s\n", attngen_cpu_level());
