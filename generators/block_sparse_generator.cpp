@@ -89,9 +89,7 @@ public:
         constrain_activations<Input<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (get_auto_schedule()) return;
-        Knobs kn;
-        kn.tq = tq; kn.kc = kc; kn.vec = vec; kn.rq = rq; kn.rk = rk; kn.qvec = qvec;
-        kn.threads_split = threads_split;
+        Knobs kn = knobs_from_params(*this);
         schedule_cpu(f, out, get_target(), kn, head_dim);
     }
 };

@@ -158,9 +158,8 @@ public:
         constrain_activations<In<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (this->get_auto_schedule()) return;
-        Knobs kn;
-        kn.tq = tq; kn.kc = kc; kn.kci = kci; kn.vec = vec; kn.rq = rq; kn.rk = rk; kn.qvec = qvec;
-        kn.threads_split = threads_split;
+        Knobs kn = knobs_from_params(*this);
+        kn.kci = kci;
         schedule_cpu(f, out, this->get_target(), kn, head_dim);
     }
 };

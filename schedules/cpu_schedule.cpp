@@ -3,14 +3,30 @@
 namespace attngen {
 
 namespace {
-int d_vector_width(int vec, int head_dim) {
-    if (head_dim <= 0 || head_dim % vec == 0) return vec;
-    for (int w = vec / 2; w >= 4; w /= 2) {
-        if (head_dim % w == 0) return w;
+// How the feature dim d is vectorised: the widest width that divides a
+// specialised head dim (D=40: 8 lanes, 5 vectors), so there is no scalar
+// tail; guarded vectors for the generic head dim.
+struct FeatureVec {
+    int width;
+    bool exact;
+    FeatureVec(int vec, int head_dim) : width(vec), exact(false) {
+        if (head_dim > 0 && head_dim % vec != 0) {
+            for (int w = vec / 2; w >= 4; w /= 2) {
+                if (head_dim % w == 0) {
+                    width = w;
+                    break;
+                }
+            }
+        }
+        exact = head_dim > 0 && head_dim % width == 0;
     }
-    return vec;
-}
-void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim);
+    TailStrategy tail() const { return exact ? TailStrategy::Auto : TailStrategy::GuardWithIf; }
+    template<typename S>
+    void apply(S stage, Var dv) const {
+        stage.vectorize(dv, width, tail());
+    }
+};
+void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, const FeatureVec &fv);
 }
 
 std::string check_cpu_knobs(const Knobs &k, int head_dim) {
@@ -36,18 +52,8 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
     Var io("io"), il("il"), t("t");
     const int V = k.vec;
-    const bool fixed_d = head_dim > 0;
-    // Features are vectorised with the widest width that divides a
-    // specialised head dim (D=40: 8 lanes, 5 vectors), so no scalar tail.
-    const int VD = d_vector_width(V, head_dim);
-    const bool d_exact = fixed_d && head_dim % VD == 0;
-    auto vec_d = [&](auto stage, Var dv) {
-        if (d_exact) {
-            stage.vectorize(dv, VD);
-        } else {
-            stage.vectorize(dv, VD, TailStrategy::GuardWithIf);
-        }
-    };
+    const FeatureVec fv(V, head_dim);
+    auto vec_d = [&](auto stage, Var dv) { fv.apply(stage, dv); };
 
     // One task = one query tile (the algorithm's tile `it`) of one (batch,
     // head). Tiles are aligned to 0, so the output split matches them; the
@@ -97,7 +103,7 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     for (KeyPhase &ph : f.phases) {
         ph.st.compute_at(tile);
         vec_d(ph.st, d);
-        schedule_phase(f, ph, k, head_dim);
+        schedule_phase(f, ph, k, head_dim, fv);
     }
 }
 
@@ -105,23 +111,13 @@ namespace {
 
 // One phase of the online softmax: its state update, scores, chunk
 // statistics and P@V.
-void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
+void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, const FeatureVec &fv) {
     Var d = f.d, ii = f.ii, j = f.j, h = f.h, b = f.b;
     // Loop names unique per phase: LoopLevel resolves a var by name.
     Var jo("jo"), jl("jl"), iq("iq_" + ph.name), ir("ir_" + ph.name);
     const int V = k.vec;
     const bool fixed_d = head_dim > 0;
-    // Features are vectorised with the widest width that divides a
-    // specialised head dim (D=40: 8 lanes, 5 vectors), so no scalar tail.
-    const int VD = d_vector_width(V, head_dim);
-    const bool d_exact = fixed_d && head_dim % VD == 0;
-    auto vec_d = [&](auto st, Var dv) {
-        if (d_exact) {
-            st.vectorize(dv, VD);
-        } else {
-            st.vectorize(dv, VD, TailStrategy::GuardWithIf);
-        }
-    };
+    auto vec_d = [&](auto st, Var dv) { fv.apply(st, dv); };
 
     auto stu = ph.st.update();
     stu.split(ii, iq, ir, k.rq).reorder(d, ir, iq, ph.rc.x);
@@ -214,7 +210,7 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim) {
     if (fixed_d) ph.pv.unroll(ii);
     Var dvo("dvo"), dvi("dvi");
     auto pvu = ph.pv.update();
-    pvu.reorder(d, ii, ph.rj.x).split(d, dvo, dvi, VD, d_exact ? TailStrategy::Auto : TailStrategy::GuardWithIf)
+    pvu.reorder(d, ii, ph.rj.x).split(d, dvo, dvi, fv.width, fv.tail())
         .reorder(dvi, dvo, ii, ph.rj.x)
         .vectorize(dvi);
     if (fixed_d) pvu.unroll(dvo).unroll(ii);

@@ -11,6 +11,21 @@ namespace attngen {
 // returns an empty string when the point is legal.
 std::string check_cpu_knobs(const Knobs &k, int head_dim);
 
+// The knobs of a generator whose GeneratorParams carry the Knobs' field
+// names (tq, kc, vec, rq, rk, qvec, threads_split).
+template<typename Gen>
+Knobs knobs_from_params(const Gen &g) {
+    Knobs k;
+    k.tq = g.tq;
+    k.kc = g.kc;
+    k.vec = g.vec;
+    k.rq = g.rq;
+    k.rk = g.rk;
+    k.qvec = g.qvec;
+    k.threads_split = g.threads_split;
+    return k;
+}
+
 // Schedules the fused online-softmax pipeline in f for a CPU target.
 // `output` is the generator's output (dims [d, h, i, b]); head_dim is the
 // specialised head dim or 0 for the generic path.

@@ -42,11 +42,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
 
     View vq, vk, vv, vo, vkm, vsm, vfr;
     attngen_status s;
-    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, &vq))) return s;
-    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, &vk))) return s;
-    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, &vv))) return s;
-    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, &vo))) return s;
-    if ((s = check_qkv(vq, vk, vv, vo, false))) return s;
+    if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
     const int64_t B = vq.shape[0], Nq = vq.shape[1], D = vq.shape[3];
     const int64_t Nk = vk.shape[1];
     if (o.offset < 0) return set_error(ATTNGEN_ERR_OPTION, "offset: %lld is negative", (long long)o.offset);
@@ -74,18 +70,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
         }
     }
     int64_t R = 0;
-    if (o.freqs) {
-        if ((s = check_tensor("freqs", o.freqs, ATTNGEN_F32, 2, false, false, &vfr))) return s;
-        R = vfr.shape[1];
-        if (R % 2 != 0 || R > D) {
-            return set_error(ATTNGEN_ERR_SHAPE, "freqs: rotary dim %lld must be even and at most the head dim %lld",
-                        (long long)R, (long long)D);
-        }
-        if (vfr.shape[0] < Nk) {
-            return set_error(ATTNGEN_ERR_SHAPE, "freqs: %lld positions, need at least Nk = %lld", (long long)vfr.shape[0],
-                        (long long)Nk);
-        }
-    }
+    if ((s = check_freqs(o.freqs, D, Nk, "Nk", &vfr, &R))) return s;
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.static_mask ? &vsm : nullptr,
                                  o.freqs ? &vfr : nullptr}))) {
         return s;

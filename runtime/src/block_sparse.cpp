@@ -177,11 +177,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     auto *L = const_cast<attngen_block_layout *>(layout);
     View vq, vk, vv, vo, vkm;
     attngen_status s;
-    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, &vq))) return s;
-    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, &vk))) return s;
-    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, &vv))) return s;
-    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, &vo))) return s;
-    if ((s = check_qkv(vq, vk, vv, vo, false))) return s;
+    if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
     const int64_t B = vq.shape[0], N = vq.shape[1], H = vq.shape[2], D = vq.shape[3];
     if (vk.shape[1] != N) {
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (block-sparse is self-attention)",
@@ -274,13 +270,7 @@ attngen_status attngen_block_layout_stats(const attngen_block_layout *handle, in
         if (!kept_blocks || !total_blocks) {
             return set_error(ATTNGEN_ERR_NULL_ARGUMENT, "%s: pointer is NULL", kept_blocks ? "total_blocks" : "kept_blocks");
         }
-        int64_t kept = 0;
-        for (int64_t h = 0; h < handle->heads; h++) {
-            for (int64_t r = 0; r < handle->nb; r++) {
-                for (int64_t c = 0; c < handle->nb; c++) kept += handle->kept(h, r, c) && (!handle->causal || c <= r);
-            }
-        }
-        *kept_blocks = kept;
+        *kept_blocks = attngen_layout_count(handle->layout.data(), handle->heads, handle->nb, handle->causal);
         *total_blocks = handle->heads * handle->nb * handle->nb;
         return ATTNGEN_OK;
     });

@@ -20,11 +20,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
     if (opts) o = *opts;
     View vq, vk, vv, vo;
     attngen_status s;
-    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, &vq))) return s;
-    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, &vk))) return s;
-    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, &vv))) return s;
-    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, &vo))) return s;
-    if ((s = check_qkv(vq, vk, vv, vo, true))) return s;
+    if ((s = check_qkv(q, k, v, out, true, &vq, &vk, &vv, &vo))) return s;
     if (o.query_chunk_size < 0) {
         return set_error(ATTNGEN_ERR_OPTION, "query_chunk_size: %lld is negative", (long long)o.query_chunk_size);
     }

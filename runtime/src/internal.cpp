@@ -252,7 +252,15 @@ attngen_status check_no_alias(const View &out, std::initializer_list<const View 
     return ATTNGEN_OK;
 }
 
-attngen_status check_qkv(const View &vq, const View &vk, const View &vv, const View &vo, bool allow_dv) {
+attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                         const attngen_tensor *out, bool allow_dv, View *q_view, View *k_view, View *v_view,
+                         View *out_view) {
+    attngen_status s;
+    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, q_view))) return s;
+    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, k_view))) return s;
+    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, v_view))) return s;
+    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, out_view))) return s;
+    const View &vq = *q_view, &vk = *k_view, &vv = *v_view, &vo = *out_view;
     const int64_t B = vq.shape[0], Nq = vq.shape[1], H = vq.shape[2], D = vq.shape[3];
     const int64_t Nk = vk.shape[1], Hkv = vk.shape[2], Dv = vv.shape[3];
     for (const View *t : {&vk, &vv}) {
@@ -283,6 +291,25 @@ attngen_status check_qkv(const View &vq, const View &vk, const View &vv, const V
                          (long long)vo.shape[0], (long long)vo.shape[1], (long long)vo.shape[2],
                          (long long)vo.shape[3], (long long)B, (long long)Nq, (long long)H, (long long)Dv);
     }
+    return ATTNGEN_OK;
+}
+
+attngen_status check_freqs(const attngen_tensor *freqs, int64_t head_dim, int64_t positions,
+                           const char *positions_name, View *view, int64_t *R) {
+    *R = 0;
+    if (!freqs) return ATTNGEN_OK;
+    attngen_status s;
+    if ((s = check_tensor("freqs", freqs, ATTNGEN_F32, 2, false, false, view))) return s;
+    const int64_t r = view->shape[1];
+    if (r % 2 != 0 || r > head_dim) {
+        return set_error(ATTNGEN_ERR_SHAPE, "freqs: rotary dim %lld must be even and at most the head dim %lld",
+                         (long long)r, (long long)head_dim);
+    }
+    if (view->shape[0] < positions) {
+        return set_error(ATTNGEN_ERR_SHAPE, "freqs: %lld positions, need at least %s = %lld",
+                         (long long)view->shape[0], positions_name, (long long)positions);
+    }
+    *R = r;
     return ATTNGEN_OK;
 }
 

@@ -94,9 +94,18 @@ attngen_status guarded(Body body) {
     }
 }
 
-// Shape checks shared by the variants: q/k/v/out agree on batch and head
-// dim, v on k's rows and heads, out is (B, Nq, H, Dv); Hkv divides H.
-// Dv may differ from D only when allow_dv.
-attngen_status check_qkv(const View &q, const View &k, const View &v, const View &out, bool allow_dv);
+// The activations of every variant: checks q, k, v (read) and out
+// (written) as f32 rank-4 tensors with a unit feature stride, then that they
+// agree on batch and head dim, v on k's rows and heads, out is
+// (B, Nq, H, Dv) and Hkv divides H. Dv may differ from D only when
+// allow_dv. Fills the four views.
+attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
+                         const attngen_tensor *out, bool allow_dv, View *vq, View *vk, View *vv, View *vo);
+
+// An optional rotary table freqs (Nf, R) f32: R even and <= head_dim, Nf >=
+// positions (named `positions_name` in the message). Sets *R (0 when freqs
+// is NULL) and fills *view.
+attngen_status check_freqs(const attngen_tensor *freqs, int64_t head_dim, int64_t positions,
+                           const char *positions_name, View *view, int64_t *R);
 
 }  // namespace attngen::detail

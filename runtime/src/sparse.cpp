@@ -20,11 +20,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     const attngen_sparse_options &o = *opts;
     View vq, vk, vv, vo, vkm, vfr;
     attngen_status s;
-    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, &vq))) return s;
-    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, &vk))) return s;
-    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, &vv))) return s;
-    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, &vo))) return s;
-    if ((s = check_qkv(vq, vk, vv, vo, false))) return s;
+    if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
     const int64_t B = vq.shape[0], n = vq.shape[1], D = vq.shape[3];
     if (vk.shape[1] != n) {
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (self-attention: they must agree)",
@@ -76,18 +72,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
         }
     }
     int64_t R = 0;
-    if (o.freqs) {
-        if ((s = check_tensor("freqs", o.freqs, ATTNGEN_F32, 2, false, false, &vfr))) return s;
-        R = vfr.shape[1];
-        if (R % 2 != 0 || R > D) {
-            return set_error(ATTNGEN_ERR_SHAPE, "freqs: rotary dim %lld must be even and at most the head dim %lld",
-                             (long long)R, (long long)D);
-        }
-        if (vfr.shape[0] < n) {
-            return set_error(ATTNGEN_ERR_SHAPE, "freqs: %lld positions, need at least n = %lld",
-                             (long long)vfr.shape[0], (long long)n);
-        }
-    }
+    if ((s = check_freqs(o.freqs, D, n, "n", &vfr, &R))) return s;
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.freqs ? &vfr : nullptr}))) return s;
 
     const KernelEntry *e = attngen::select_kernel(variant, (int)D, (int)n, R > 0);
