@@ -3,7 +3,7 @@
 # does nothing when they are all present.
 set -euo pipefail
 pkgs=(cmake make g++ libhalide14-0-dev libgtest-dev libgmock-dev libbenchmark-dev
-      libopenblas-dev libdnnl-dev python3)
+      libopenblas-dev libdnnl-dev python3 pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
