@@ -770,3 +770,117 @@ TEST(Json, MutatedInputsDoNotCrash) {
 }
 
 }  // namespace
+
+// ---- Hostile files (issue 8) -------------------------------------------------------
+
+#include <sys/stat.h>
+
+#include "golden.h"
+
+namespace {
+
+// Devices, FIFOs and folders are refused by name, never read (a read of
+// /dev/zero would never end, a FIFO would block).
+TEST(Hostile, SpecialFilesAreRefused) {
+  const std::string fifo = tmp_path("fifo.npy");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& p : {std::string("/dev/zero"), std::string("/dev/null"), ::testing::TempDir(), fifo}) {
+    SCOPED_TRACE(p);
+    NpyArray a;
+    std::string err;
+    EXPECT_FALSE(io::npy_load(p, &a, &err));
+    EXPECT_CONTAINS(err, p);
+    Json j;
+    std::string jerr;
+    EXPECT_FALSE(io::json_load_file(p, &j, &jerr));
+    EXPECT_FALSE(jerr.empty());
+  }
+}
+
+// A file whose header declares 2^40 x 2^20 floats: refused from the header
+// and the file size alone (a huge allocation would abort under ASan).
+TEST(Hostile, HugeDeclaredShapeOnDiskIsRefusedBeforeAllocating) {
+  const std::string p = tmp_path("huge.npy");
+  write_file(p, make_npy(dict("<f4", "(1099511627776, 1048576)"), {1, 2, 3, 4}));
+  NpyArray a;
+  std::string err;
+  NpyLimits lim;
+  lim.max_bytes = std::numeric_limits<int64_t>::max();  // only the file size can stop it
+  EXPECT_FALSE(io::npy_load(p, &a, &err, lim));
+  EXPECT_FALSE(err.empty());
+  write_file(p, make_npy(dict("<f8", "(536870912,)"), {1, 2, 3, 4}));  // 4 GiB declared, 4 bytes there
+  lim.max_bytes = int64_t(1) << 40;
+  EXPECT_FALSE(io::npy_load(p, &a, &err, lim));
+  EXPECT_CONTAINS(err, "truncated");
+}
+
+// run_manifest_text: the manifest fuzzer's entry point.
+TEST(Hostile, ManifestText) {
+  const std::string data = std::string(ATTNGEN_GOLDEN_DIR) + "/..";
+  std::vector<attngen::cli::CaseResult> r;
+  std::string err;
+  EXPECT_FALSE(attngen::cli::run_manifest_text(data, "{\"format\": 1, \"cases\": [", "", &r, &err));
+  EXPECT_CONTAINS(err, "line 1");
+  EXPECT_FALSE(attngen::cli::run_manifest_text(data, "[]", "", &r, &err));
+  EXPECT_FALSE(attngen::cli::run_manifest_text(data, "{\"format\": 2, \"cases\": []}", "", &r, &err));
+  EXPECT_CONTAINS(err, "format");
+  EXPECT_FALSE(attngen::cli::run_manifest_text(data, "{}", "", nullptr, &err));
+  // A real golden case by its path under tests/data, and two escapes.
+  const std::string text = R"({"format": 1, "cases": [
+      {"name": "golden/dense_causal", "variant": "dense", "params": {"causal": true},
+       "files": {"q": "q.npy", "k": "k.npy", "v": "v.npy", "expected": "expected.npy"}},
+      {"name": "golden/../golden/dense_causal", "variant": "dense",
+       "files": {"q": "q.npy", "k": "k.npy", "v": "v.npy", "expected": "expected.npy"}},
+      {"name": "golden/dense_causal_2", "variant": "dense",
+       "files": {"q": "../dense_causal/q.npy", "k": "k.npy", "v": "v.npy", "expected": "expected.npy"}}]})";
+  ASSERT_TRUE(attngen::cli::run_manifest_text(data, text, "", &r, &err)) << err;
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(r[0].pass) << r[0].reason;
+  EXPECT_FALSE(r[1].pass);
+  EXPECT_CONTAINS(r[1].reason, "..");
+  EXPECT_FALSE(r[2].pass);
+  EXPECT_CONTAINS(r[2].reason, "..");
+}
+
+// tests/data/hostile in process (the ctest hostile_check runs the CLI):
+// every case fails with a reason, nothing escapes, and (under LSan) nothing
+// leaks on any of the error paths.
+TEST(Hostile, EveryHostileCaseFailsWithAReason) {
+  const std::string dir = std::string(ATTNGEN_GOLDEN_DIR) + "/../hostile";
+  Json m;
+  std::string err;
+  ASSERT_TRUE(io::json_load_file(dir + "/manifest.json", &m, &err)) << err;
+  const size_t n = m.find("cases")->as_array().size();
+  std::vector<attngen::cli::CaseResult> r;
+  ASSERT_TRUE(attngen::cli::run_manifest(dir, "", &r, &err)) << err;
+  ASSERT_EQ(r.size(), n);
+  for (const auto& c : r) {
+    SCOPED_TRACE(c.name);
+    EXPECT_FALSE(c.pass);
+    EXPECT_FALSE(c.reason.empty());
+    EXPECT_EQ(attngen::cli::format_result_line(c).find('\n'), std::string::npos);
+  }
+  auto reason_of = [&](const std::string& name) {
+    for (const auto& c : r)
+      if (c.name == name) return c.reason;
+    ADD_FAILURE() << "no case " << name;
+    return std::string();
+  };
+  EXPECT_CONTAINS(reason_of("npy_truncated_data"), "truncated");
+  EXPECT_CONTAINS(reason_of("npy_bad_magic"), "magic");
+  EXPECT_CONTAINS(reason_of("npy_big_endian"), "big-endian");
+  EXPECT_CONTAINS(reason_of("npy_fortran_order"), "fortran_order");
+  EXPECT_CONTAINS(reason_of("npy_beyond_size_limit"), "exceeds limit");
+  EXPECT_CONTAINS(reason_of("npy_huge_declared_shape"), "exceeds limit");
+  EXPECT_CONTAINS(reason_of("npy_header_length_huge"), "header length");
+  EXPECT_CONTAINS(reason_of("shape_head_dim_mismatch"), "head dim");
+  EXPECT_CONTAINS(reason_of("path_traversal_dotdot"), "'..'");
+  EXPECT_CONTAINS(reason_of("path_absolute"), "absolute");
+  EXPECT_CONTAINS(reason_of("path_is_directory"), "not a regular file");
+  EXPECT_CONTAINS(reason_of("missing_file"), "cannot open");
+  EXPECT_CONTAINS(reason_of("param_block_huge"), "elements exceed");  // it ran: values differ
+  EXPECT_CONTAINS(reason_of("nan_in_q_row"), "elements exceed");
+}
+
+}  // namespace
