@@ -2,7 +2,11 @@
 #include "baselines.h"
 
 #include <cblas.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -138,6 +142,7 @@ struct Stopwatch {
     rate = flops / sw.seconds();                                        \
   }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) double probe_avx512(double seconds, volatile float* sink) {
   __m512 acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(0.001f * c);
@@ -175,6 +180,19 @@ double probe_sse(double seconds, volatile float* sink) {
   *sink = _mm_cvtss_f32(t);
   return rate;
 }
+#elif defined(__aarch64__)
+// AArch64: 4-lane NEON fmla (Advanced SIMD is part of the base ISA).
+double probe_neon(double seconds, volatile float* sink) {
+  float32x4_t acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = vdupq_n_f32(0.001f * c);
+  const float32x4_t m = vdupq_n_f32(0.9999f), add = vdupq_n_f32(1e-4f);
+  ATTNGEN_PROBE_LOOP(vfmaq_f32(add, acc[c], m), 4)
+  float32x4_t t = acc[0];
+  for (int c = 1; c < kChains; ++c) t = vaddq_f32(t, acc[c]);
+  *sink = vgetq_lane_f32(t, 0);
+  return rate;
+}
+#endif
 #undef ATTNGEN_PROBE_LOOP
 
 }  // namespace
@@ -224,11 +242,15 @@ std::string dnnl_materialized_impl(const MaterializedArgs& a) {
 double fma_peak_gflops(int threads) {
   threads = std::max(1, threads);
   const double seconds = 0.2;
+#if defined(__x86_64__)
   double (*probe)(double, volatile float*) = probe_sse;
   if (__builtin_cpu_supports("avx512f"))
     probe = probe_avx512;
   else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     probe = probe_avx2;
+#elif defined(__aarch64__)
+  double (*probe)(double, volatile float*) = probe_neon;
+#endif
   std::vector<double> rate(threads);
   std::vector<float> sink(threads);
   std::vector<std::thread> pool;
