@@ -21,11 +21,15 @@ const char* autosched_target() { return ATTNGEN_AUTOSCHED_TARGET; }
 
 bool cpu_supports_autosched_target() {
   // x86-64-linux-avx512_skylake-avx2-avx-f16c-fma-sse41
+#if defined(__x86_64__)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("sse4.1");
+#else
+  return false;  // an x86-64 kernel (not built in a cross build)
+#endif
 }
 
 namespace {
@@ -79,7 +83,7 @@ std::string run_autosched(const AutoschedKernel& kernel, const AutoschedArgs& a)
   t_error.clear();
   const halide_error_handler_t previous = halide_set_error_handler(keep_error);
   const int err = kernel.fn(&q.buf, &k.buf, &v.buf, &key_mask.buf, &static_mask.buf, &freqs.buf, diag_shift,
-                            a.offset, km, false, 0, &out.buf);
+                            a.offset, km, false, 0, true, &out.buf);
   halide_set_error_handler(previous);
   if (err != 0) {
     std::string msg = "attngen_dense_autosched_" + std::string(kernel.name) + ": Halide error " + std::to_string(err);

@@ -13,9 +13,9 @@ namespace attngen::bench {
 
 // Signature of the generated entry points: the generator's inputs in order
 // (q, k, v, key_mask, static_mask, freqs, diag_shift, offset, use_key_mask,
-// use_static_mask, rotary_dim), then out.
+// use_static_mask, rotary_dim, values_finite), then out.
 using AutoschedFn = int (*)(halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                            halide_buffer_t*, halide_buffer_t*, int32_t, int32_t, bool, bool, int32_t,
+                            halide_buffer_t*, halide_buffer_t*, int32_t, int32_t, bool, bool, int32_t, bool,
                             halide_buffer_t*);
 
 struct AutoschedKernel {

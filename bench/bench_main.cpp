@@ -50,6 +50,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "autosched.h"
@@ -161,6 +162,12 @@ struct DataSet {
   std::map<std::string, std::vector<uint8_t>> masks;    // per variant: (Nq, Nk) keep matrix
   std::map<std::string, std::vector<uint8_t>> layouts;  // per block-sparse variant: (1, nb, nb)
   std::map<std::string, attngen_block_layout*> handles;
+  // Half-precision copies of q/k/v (all copies) and an output per copy, per
+  // storage type (made on first use, outside the timed loop).
+  struct HalfSet {
+    std::vector<uint16_t> q, k, v, out;
+  };
+  std::map<int, HalfSet> half;
   ~DataSet() {
     for (auto& [name, h] : handles) attngen_block_layout_destroy(h);
   }
@@ -323,15 +330,57 @@ struct Impl {
   std::function<std::string(const Variant&, DataSet&, int c, float* out)> run;
   // Optional label for the report (called after a successful run).
   std::function<std::string(const Variant&, DataSet&)> label;
+  // Check of copy 0's output against attngen's fp32 output (relative to
+  // its magnitude; half types round their output); no check if 0.
+  double check_rtol = 2e-3;
+  // Writes copy 0's output as f32 when run() leaves it elsewhere.
+  std::function<void(DataSet&, float*)> fetch;
 };
 
-std::string run_attngen(const Variant& var, DataSet& d, int c, float* out) {
+DataSet::HalfSet& half_set(DataSet& d, attngen_dtype t) {
+  DataSet::HalfSet& h = d.half[int(t)];
+  if (!h.q.empty()) return h;
+  h.q.resize(d.q_stride * d.copies);
+  h.k.resize(d.kv_stride * d.copies);
+  h.v.resize(d.kv_stride * d.copies);
+  h.out.resize(d.q_stride * d.copies);
+  for (auto [src, dst, n] : {std::tuple{d.q.get(), &h.q, d.q_stride}, std::tuple{d.k.get(), &h.k, d.kv_stride},
+                             std::tuple{d.v.get(), &h.v, d.kv_stride}}) {
+    if (attngen_convert(src, ATTNGEN_F32, dst->data(), t, int64_t(n) * d.copies) != ATTNGEN_OK)
+      throw std::runtime_error(std::string("attngen_convert: ") + attngen_last_error());
+  }
+  return h;
+}
+
+// One attngen call on copy c. dtype: storage type (half types run on
+// converted copies and write their own output buffer; see fetch_half).
+// kv_group > 1: grouped-query attention with H / kv_group K/V heads, viewed
+// in place as the first heads of k and v (reads 1/kv_group of the K/V bytes).
+std::string run_attngen_as(const Variant& var, DataSet& d, int c, float* out, attngen_dtype dtype, int kv_group) {
   const Workload& w = d.w;
-  const int64_t qs[4] = {w.B, w.Nq, w.H, w.D}, kvs[4] = {w.B, w.Nk, w.H, w.D}, kms[2] = {w.B, w.Nk};
-  attngen_tensor q = attngen_tensor_make(const_cast<float*>(d.qp(c)), ATTNGEN_F32, 4, qs);
-  attngen_tensor k = attngen_tensor_make(const_cast<float*>(d.kp(c)), ATTNGEN_F32, 4, kvs);
-  attngen_tensor v = attngen_tensor_make(const_cast<float*>(d.vp(c)), ATTNGEN_F32, 4, kvs);
-  attngen_tensor o = attngen_tensor_make(out, ATTNGEN_F32, 4, qs);
+  const int64_t Hkv = w.H / kv_group;
+  const int64_t qs[4] = {w.B, w.Nq, w.H, w.D}, kvs[4] = {w.B, w.Nk, Hkv, w.D}, kms[2] = {w.B, w.Nk};
+  void *qp = const_cast<float*>(d.qp(c)), *kp = const_cast<float*>(d.kp(c)), *vp = const_cast<float*>(d.vp(c));
+  void* op = out;
+  if (dtype != ATTNGEN_F32) {
+    DataSet::HalfSet& h = half_set(d, dtype);
+    qp = h.q.data() + c * d.q_stride;
+    kp = h.k.data() + c * d.kv_stride;
+    vp = h.v.data() + c * d.kv_stride;
+    op = h.out.data() + c * d.q_stride;
+  }
+  attngen_tensor q = attngen_tensor_make(qp, dtype, 4, qs);
+  attngen_tensor k = attngen_tensor_make(kp, dtype, 4, kvs);
+  attngen_tensor v = attngen_tensor_make(vp, dtype, 4, kvs);
+  if (kv_group > 1) {
+    for (attngen_tensor* t : {&k, &v}) {
+      t->strides[3] = 1;
+      t->strides[2] = w.D;
+      t->strides[1] = int64_t(w.H) * w.D;
+      t->strides[0] = int64_t(w.Nk) * w.H * w.D;
+    }
+  }
+  attngen_tensor o = attngen_tensor_make(op, dtype, 4, qs);
   attngen_tensor km = attngen_tensor_make(const_cast<uint8_t*>(d.key_mask.data()), ATTNGEN_U8, 2, kms);
   attngen_status s = ATTNGEN_OK;
   const char* fn = "";
@@ -380,6 +429,16 @@ std::string run_attngen(const Variant& var, DataSet& d, int c, float* out) {
   return {};
 }
 
+std::string run_attngen(const Variant& var, DataSet& d, int c, float* out) {
+  return run_attngen_as(var, d, c, out, ATTNGEN_F32, 1);
+}
+
+// The half-precision output of copy 0 as f32 (for the check against fp32).
+void fetch_half(DataSet& d, attngen_dtype t, float* out) {
+  const DataSet::HalfSet& h = half_set(d, t);
+  attngen_convert(h.out.data(), t, out, ATTNGEN_F32, int64_t(d.q_elems));
+}
+
 MaterializedArgs materialized_args(const Variant& var, DataSet& d, int c, float* out) {
   const Workload& w = d.w;
   MaterializedArgs a{w.B, w.Nq, w.Nk, w.H, w.D, w.D, d.qp(c), d.kp(c), d.vp(c), out, var.causal,
@@ -395,6 +454,33 @@ std::vector<Impl> make_impls() {
 
   impls.push_back({"attngen", always, none, run_attngen,
                    [](const Variant&, DataSet&) { return std::string(attngen_last_kernel()); }});
+  // Half-precision storage (fp32 accumulation), every variant.
+  for (auto [suffix, t, tol] : {std::tuple{"f16", ATTNGEN_F16, 4e-3}, std::tuple{"bf16", ATTNGEN_BF16, 2e-2}}) {
+    Impl impl{std::string("attngen_") + suffix, always, none,
+              [t = t](const Variant& var, DataSet& d, int c, float* out) {
+                return run_attngen_as(var, d, c, out, t, 1);
+              },
+              [](const Variant&, DataSet&) { return std::string(attngen_last_kernel()); }};
+    impl.check_rtol = tol;
+    impl.fetch = [t = t](DataSet& d, float* out) { fetch_half(d, t, out); };
+    impls.push_back(impl);
+  }
+  // Grouped-query decode: 4 query heads per K/V head (the decode workload's
+  // 8 heads read 2 K/V heads). Different K/V than the other impls, so no
+  // output check here (tests/test_half.cpp checks GQA against broadcast K/V).
+  {
+    Impl impl{"attngen_gqa4",
+              [](const Variant& var, const Workload& w) {
+                return var.kind == Kind::Dense && w.H % 4 == 0 && std::string(w.name) == "decode";
+              },
+              none,
+              [](const Variant& var, DataSet& d, int c, float* out) {
+                return run_attngen_as(var, d, c, out, ATTNGEN_F32, 4);
+              },
+              [](const Variant&, DataSet&) { return std::string(attngen_last_kernel()); }};
+    impl.check_rtol = 0;
+    impls.push_back(impl);
+  }
 
   impls.push_back({"blas_materialized", always, none,
                    [](const Variant& var, DataSet& d, int c, float* out) {
@@ -508,13 +594,14 @@ void run_benchmark(benchmark::State& st, const Variant& var, const Workload& w, 
   DataSet& d = dataset(w);
   const double flops = kept_flops(var, w, d);
   const bool is_attngen = impl.name == "attngen";
+  const bool is_attngen_family = impl.name.rfind("attngen", 0) == 0;
 
   // Predict one call's time; skip impls that would blow the time budget.
   double rate = 0;
   if (auto it = known_rates().find(impl.name); it != known_rates().end()) rate = it->second;
   if (rate == 0 && flops > 2e10) rate = calibrate(impl, var, w.D);
   const double predicted = rate > 0 ? flops / 1e9 / rate : 0;
-  if (!is_attngen && predicted > kMaxCallSeconds) {
+  if (!is_attngen_family && predicted > kMaxCallSeconds) {
     const std::string why = "predicted " + fmt("%.0f", predicted) + " s per call at the " + fmt("%.1f", rate) +
                             " GFLOP/s it reached on a smaller shape (cap: " + fmt("%.0f", kMaxCallSeconds) + " s)";
     st.SkipWithError(why.c_str());
@@ -531,7 +618,8 @@ void run_benchmark(benchmark::State& st, const Variant& var, const Workload& w, 
       st.SkipWithError(err.c_str());
       return;
     }
-    if (!is_attngen) {
+    if (!is_attngen && impl.check_rtol > 0) {
+      if (impl.fetch) impl.fetch(d, d.outp(0));
       auto& ref = d.ref[var.name];
       if (ref.empty()) {
         ref.resize(d.q_elems);
@@ -539,7 +627,7 @@ void run_benchmark(benchmark::State& st, const Variant& var, const Workload& w, 
       }
       if (!ref.empty()) {
         const auto [err, mag] = compare(d.outp(0), ref);
-        if (!(err <= 1e-4 + 2e-3 * mag)) {
+        if (!(err <= 1e-4 + impl.check_rtol * mag)) {
           const std::string why = "output differs from attngen's: max abs error " + fmt("%.3g", err) +
                                   " (max |out| " + fmt("%.3g", mag) + ")";
           st.SkipWithError(why.c_str());
@@ -565,7 +653,7 @@ void run_benchmark(benchmark::State& st, const Variant& var, const Workload& w, 
   st.counters["GFLOPS"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["peak_frac"] =
       benchmark::Counter(g_peak_gflops > 0 ? flops / 1e9 / g_peak_gflops : 0, benchmark::Counter::kIsIterationInvariantRate);
-  if (is_attngen) {
+  if (is_attngen_family) {
     attngen_call_stats stats{};
     if (attngen_last_call_stats(&stats) == ATTNGEN_OK)
       st.counters["scratch_bytes"] = benchmark::Counter(double(stats.peak_scratch_bytes));
@@ -705,6 +793,14 @@ void print_summary(std::ostream& os, const CollectingReporter& rep, const std::v
           1.25);
     }
   }
+  // Issue 10: half-precision storage and grouped-query decode.
+  for (const char* t : {"bf16", "f16"}) {
+    const double f32 = ms_of("dense_causal/dalle/attngen"), half = ms_of(std::string("dense_causal/dalle/attngen_") + t);
+    if (f32 > 0 && half > 0)
+      bar(std::string("dense_causal/dalle attngen_") + t + " / attngen (fp32)", half / f32, 1 / 1.3);
+  }
+  const double dec = ms_of("dense_causal/decode/attngen"), gqa = ms_of("dense_causal/decode/attngen_gqa4");
+  if (dec > 0 && gqa > 0) bar("dense_causal/decode attngen_gqa4 / attngen", gqa / dec, 0.5);
   if (!notes.empty()) {
     os << "\nskipped:\n";
     for (size_t i = 0; i < notes.size(); ++i) os << "  [" << i + 1 << "] " << notes[i] << "\n";

@@ -4,9 +4,11 @@
 #   variant  dense | sparse_conv | sparse_axial_row | sparse_axial_col |
 #            block_sparse | chunked (the generator is attngen_<variant>
 #            unless GENERATOR names another, e.g. sparse_axial + axis=)
-#   dtype    f32                    (storage type)
+#   dtype    f32 | f16 | bf16       (storage type of q, k, v and out;
+#                                    bf16 buffers are uint16 bit patterns)
 #   D        specialised head dim, or "any" for the generic path
-#   bucket   prefill | decode       (shape bucket the knobs were chosen for)
+#   bucket   prefill | decode | group (shape bucket the knobs were chosen for;
+#                                    group = GQA decode step, see attngen.cpp)
 #   _rot     fused rotary embedding
 # The same name is the library target, the C symbol, the benchmark impl
 # suffix and the tuning-database key.
@@ -49,6 +51,18 @@ function(attngen_add_kernel)
         string(APPEND name "_rot")
     endif ()
     separate_arguments(params UNIX_COMMAND "${K_PARAMS}")
+    if (K_DTYPE STREQUAL "f32")
+        set(htype float32)
+    elseif (K_DTYPE STREQUAL "f16")
+        set(htype float16)
+    elseif (K_DTYPE STREQUAL "bf16")
+        set(htype uint16)
+    else ()
+        message(FATAL_ERROR "attngen_add_kernel: unknown DTYPE ${K_DTYPE}")
+    endif ()
+    foreach (buf IN ITEMS q k v out)
+        list(APPEND params ${buf}.type=${htype})
+    endforeach ()
     # All kernels share the runtime of the first one.
     get_property(runtime GLOBAL PROPERTY ATTNGEN_RUNTIME_TARGET)
     set(rt_args "")
@@ -65,7 +79,7 @@ function(attngen_add_kernel)
     endif ()
     set_property(GLOBAL APPEND PROPERTY ATTNGEN_KERNEL_LIBS ${name})
     set_property(GLOBAL APPEND PROPERTY ATTNGEN_KERNEL_ENTRIES
-                 "ATTNGEN_KERNEL(${K_VARIANT}, ${name}, ${K_HEAD_DIM}, ${K_BUCKET}, ${K_ROTARY}, \"${K_PARAMS}\", \"${K_SOURCE}\")")
+                 "ATTNGEN_KERNEL(${K_VARIANT}, ${name}, ${K_DTYPE}, ${K_HEAD_DIM}, ${K_BUCKET}, ${K_ROTARY}, \"${K_PARAMS}\", \"${K_SOURCE}\")")
 endfunction()
 
 # Writes kernels.inc (the dispatch table) and kernel_headers.h.

@@ -68,10 +68,16 @@ struct AttnFuncs {
     Func st;    // (d, ii, it, h, b) Tuple(m, l, acc): running max, sum, numerator (the last phase's st)
     Func out;   // (d, i, h, b), i = it * tq + ii
     std::vector<Func> kv_rot;  // root-level rotated K/V, when rotary is fused
+    // K/V converted from a half storage type to fp32 (no rotary); the
+    // schedule computes them once per call or reads through (inline).
+    std::vector<Func> kv_conv;
     std::vector<Func> lookups; // small 1-D tables (x) the masks read, computed once per call
     int tq = 32;  // query tile
     int kc = 64;  // default key chunk
     Expr head_dim, num_keys, num_queries;
+    // True when every value is finite (a runtime input): P@V then skips the
+    // masking of invisible value rows (schedules specialise on it).
+    Expr values_finite;
 
     Expr query_index() const { return it * tq + ii; }
 };
@@ -96,6 +102,26 @@ struct PhaseSpec {
     std::vector<Expr> score_flags;
 };
 
+// Storage types. fp32 and fp16 buffers hold their own Halide type; bf16
+// buffers are declared uint16 (Halide 14 generators cannot be given a
+// bfloat16 input type) and hold the upper half of the fp32 bit pattern.
+inline Expr load_storage(Expr x) {
+    if (x.type() == UInt(16)) return reinterpret(Float(32), cast(UInt(32), x) << 16);
+    return cast<float>(x);
+}
+// fp32 -> storage type t, rounding to nearest even (bf16 in integer
+// arithmetic; NaN stays NaN, tested on the bits: float compares are
+// compiled under fast-math).
+inline Expr store_storage(Type t, Expr value) {
+    if (t == UInt(16)) {
+        Expr bits = reinterpret(UInt(32), value);
+        Expr rounded = (bits + (((bits >> 16) & 1) + 0x7fff)) >> 16;
+        Expr nan = (bits & 0x7fffffff) > 0x7f800000;
+        return cast(UInt(16), select(nan, (bits >> 16) | 0x40, rounded));
+    }
+    return cast(t, value);
+}
+
 // Rotary: cos/sin of the angle table, computed once per call.
 inline void build_rotary_tables(AttnFuncs &f, Func freqs_clamped) {
     Var r("r"), pos("pos");
@@ -118,7 +144,7 @@ Expr rotate_feature(const AttnFuncs &f, Expr d, Expr R, Expr pos, Expr D, Reader
 }
 
 // Queries, keys and values as the core reads them: q, k, v are [d, h, n, b]
-// buffers (any float storage type; read as fp32); freqs is only read
+// buffers of one storage type (read as fp32, see load_storage); freqs is only read
 // when rotary (pass ImageParam() otherwise), k and v with Hkv heads
 // shared by H / Hkv query heads each. Every read is clamped, so schedules
 // may compute whole tiles past the edges. With rotary, q is rotated at
@@ -142,7 +168,7 @@ inline void build_qkv(AttnFuncs &f, ImageParam q, ImageParam k, ImageParam v, Im
     f.num_queries = Nq;
 
     auto rd = [](ImageParam t, Expr dd, Expr hh, Expr nn, Expr bb, Expr dmax, Expr nmax) {
-        return cast<float>(t(clamp(dd, 0, dmax - 1), hh, clamp(nn, 0, nmax - 1), bb));
+        return load_storage(t(clamp(dd, 0, dmax - 1), hh, clamp(nn, 0, nmax - 1), bb));
     };
 
     if (rotary) {
@@ -169,6 +195,14 @@ inline void build_qkv(AttnFuncs &f, ImageParam q, ImageParam k, ImageParam v, Im
         f.kr(d, j, h, b) = krot(d, clamp(j, 0, Nk - 1), h / group, b);
         f.vr(d, j, h, b) = vrot(d, clamp(j, 0, Nk - 1), h / group, b);
         f.kv_rot = {krot, vrot};
+    } else if (k.type() != Float(32)) {
+        Var hk("hk");
+        Func kconv("kconv"), vconv("vconv");
+        kconv(d, j, hk, b) = rd(k, d, hk, j, b, D, Nk);
+        vconv(d, j, hk, b) = rd(v, d, hk, j, b, Dv, Nk);
+        f.kr(d, j, h, b) = kconv(d, clamp(j, 0, Nk - 1), h / group, b);
+        f.vr(d, j, h, b) = vconv(d, clamp(j, 0, Nk - 1), h / group, b);
+        f.kv_conv = {kconv, vconv};
     } else {
         f.kr(d, j, h, b) = rd(k, d, h / group, j, b, D, Nk);
         f.vr(d, j, h, b) = rd(v, d, h / group, j, b, Dv, Nk);
@@ -228,9 +262,17 @@ inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
     // merging rescales old and new by the difference of the maxima.
     ph.p = Func("p" + sfx);
     Expr m = ph.ms(j, ii, it, h, b);
-    // Note: NaN inputs are not guaranteed to propagate (issue 8): Halide
-    // compiles float compares under fast-math and its exp is polynomial.
-    ph.p(j, ii, it, h, b) = select(m <= kMaskedThreshold, 0.0f, exp(m - ph.cmax(ii, j / KC, it, h, b)));
+    // Non-finite scores: Halide compiles float code under fast-math (no
+    // NaNs assumed) and its exp is a polynomial that turns NaN into a finite
+    // value, so a NaN or +inf score (a NaN/inf in q or k) is detected on its
+    // bits and gives p = NaN, chosen on the bits too; the sums then carry it
+    // to the row's output. -inf scores (and masked ones) give 0, as in a
+    // float64 softmax.
+    Expr mbits = reinterpret(UInt(32), m);
+    Expr nan_or_inf = (mbits & 0x7fffffff) > 0x7f800000 || mbits == 0x7f800000;
+    Expr p_finite = select(m <= kMaskedThreshold, 0.0f, exp(m - ph.cmax(ii, j / KC, it, h, b)));
+    ph.p(j, ii, it, h, b) =
+        reinterpret(Float(32), select(nan_or_inf, Expr(0x7fc00000u), reinterpret(UInt(32), p_finite)));
 
     ph.psum = Func("psum" + sfx);
     ph.psum(ii, c, it, h, b) = 0.0f;
@@ -238,7 +280,16 @@ inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
 
     ph.pv = Func("pv" + sfx);
     ph.pv(d, ii, c, it, h, b) = 0.0f;
-    ph.pv(d, ii, c, it, h, b) += ph.p(slot, ii, it, h, b) * f.vr(d, key_pos(slot, ii, it, h, b), h, b);
+    // A value row a query cannot see (p == 0 exactly) must not reach it even
+    // when it holds NaN/inf (0 * NaN = NaN): unless every value is finite,
+    // such rows are zeroed on their bits (a float select would be folded
+    // away under fast-math).
+    Expr p_slot = ph.p(slot, ii, it, h, b);
+    Expr v_raw = f.vr(d, key_pos(slot, ii, it, h, b), h, b);
+    Expr keep_bits = select(reinterpret(UInt(32), p_slot) == 0, Expr(0u), Expr(0xffffffffu));
+    Expr v_masked = reinterpret(Float(32), reinterpret(UInt(32), v_raw) & keep_bits);
+    Expr v_slot = f.values_finite.defined() ? select(f.values_finite, v_raw, v_masked) : v_masked;
+    ph.pv(d, ii, c, it, h, b) += p_slot * v_slot;
 
     ph.rc = RDom(0, spec.num_chunks, "rc" + sfx);
     ph.rc.where(spec.chunk_live(Expr(ph.rc.x)));

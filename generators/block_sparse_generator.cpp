@@ -26,9 +26,9 @@ public:
     GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
     GeneratorParam<bool> rotary{"rotary", false};
 
-    Input<Buffer<float, 4>> q{"q"};  // [d, h, n, b]
-    Input<Buffer<float, 4>> k{"k"};  // [d, hkv, n, b]
-    Input<Buffer<float, 4>> v{"v"};
+    Input<Buffer<void, 4>> q{"q"};  // [d, h, n, b]
+    Input<Buffer<void, 4>> k{"k"};  // [d, hkv, n, b]
+    Input<Buffer<void, 4>> v{"v"};
     Input<Buffer<uint8_t, 2>> key_mask{"key_mask"};    // [n, b]; read iff use_key_mask
     Input<Buffer<uint8_t, 2>> elem_mask{"elem_mask"};  // [S, S] (key, query); read iff use_elem_mask
     Input<Buffer<int32_t, 3>> cols{"cols"};            // [max_count, rows, Hl] key block of each slot
@@ -37,7 +37,10 @@ public:
     Input<int32_t> diag_shift{"diag_shift", 0, 0, 1 << 30};
     Input<bool> use_key_mask{"use_key_mask"};
     Input<bool> use_elem_mask{"use_elem_mask"};
-    Output<Buffer<float, 4>> out{"out"};
+    // Every value of v is finite (the runtime checks once per call): then
+    // P@V needs no masking of value rows a query cannot see.
+    Input<bool> values_finite{"values_finite"};
+    Output<Buffer<void, 4>> out{"out"};
 
     void generate() {
         AttnFuncs f;
@@ -45,6 +48,7 @@ public:
         f.tq = tq;
         f.kc = kc;
         build_qkv(f, q, k, v, ImageParam(), false, Expr(0), Expr(0));
+        f.values_finite = values_finite;
         Expr Nk = f.num_keys;
         const int KC = kc;
 
@@ -74,7 +78,7 @@ public:
         finish_online_softmax(f);
 
         Var d = f.d, io("i");
-        out(d, h, io, b) = f.out(d, io, h, b);
+        out(d, h, io, b) = store_storage(q.type(), f.out(d, io, h, b));  // storage type of q, k, v
 
         const int De = head_dim > 0 ? (int)head_dim : 64;
         for (auto *t : {&q, &k, &v}) t->set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
@@ -86,7 +90,7 @@ public:
         use_key_mask.set_estimate(false);
         use_elem_mask.set_estimate(false);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
-        constrain_activations<Input<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
+        constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);

@@ -22,27 +22,31 @@ public:
     GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
     GeneratorParam<bool> rotary{"rotary", false};
 
-    Input<Buffer<float, 4>> q{"q"};  // [d, h, nq, b]
-    Input<Buffer<float, 4>> k{"k"};  // [d, hkv, nk, b]
-    Input<Buffer<float, 4>> v{"v"};  // [dv, hkv, nk, b]
-    Output<Buffer<float, 4>> out{"out"};  // [dv, h, nq, b]
+    Input<Buffer<void, 4>> q{"q"};  // [d, h, nq, b]
+    Input<Buffer<void, 4>> k{"k"};  // [d, hkv, nk, b]
+    Input<Buffer<void, 4>> v{"v"};  // [dv, hkv, nk, b]
+    // Every value of v is finite (the runtime checks once per call): then
+    // P@V needs no masking of value rows a query cannot see.
+    Input<bool> values_finite{"values_finite"};
+    Output<Buffer<void, 4>> out{"out"};  // [dv, h, nq, b]
 
     void generate() {
         AttnFuncs f;
         f.tq = tq;
         f.kc = kc;
         build_qkv(f, q, k, v, ImageParam(), false, Expr(0), Expr(0));
+        f.values_finite = values_finite;
         Expr Nk = f.num_keys;
         build_online_softmax(f, f.j < Nk, (Nk + f.kc - 1) / f.kc, [](Expr) { return Internal::const_true(); });
 
         Var d = f.d, h = f.h, b = f.b, io("i");
-        out(d, h, io, b) = f.out(d, io, h, b);
+        out(d, h, io, b) = store_storage(q.type(), f.out(d, io, h, b));  // storage type of q, k, v
 
         // Estimates: the `sd_self` workload (B2 H8 N4096 D40).
         const int De = head_dim > 0 ? (int)head_dim : 40;
         for (auto *t : {&q, &k, &v}) t->set_estimates({{0, De}, {0, 8}, {0, 4096}, {0, 2}});
         out.set_estimates({{0, De}, {0, 8}, {0, 4096}, {0, 2}});
-        constrain_activations<Input<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
+        constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);

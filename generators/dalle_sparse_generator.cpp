@@ -39,9 +39,9 @@ public:
     GP<int> threads_split{"threads_split", 1, 0, 1};
     GP<bool> rotary{"rotary", false};
 
-    In<Buffer<float, 4>> q{"q"};  // [d, h, n, b]
-    In<Buffer<float, 4>> k{"k"};
-    In<Buffer<float, 4>> v{"v"};
+    In<Buffer<void, 4>> q{"q"};  // [d, h, n, b]
+    In<Buffer<void, 4>> k{"k"};
+    In<Buffer<void, 4>> v{"v"};
     In<Buffer<uint8_t, 2>> key_mask{"key_mask"};  // [>= text_len, b]; read iff use_key_mask
     In<Buffer<float, 2>> freqs{"freqs"};          // [R, Nf]; read iff rotary_dim > 0
     In<int32_t> text_len{"text_len", 1, 1, 1 << 30};
@@ -54,7 +54,10 @@ public:
     In<int32_t> first_image_tile{"first_image_tile", 0, 0, 1 << 30};  // text_len / tq
     In<bool> use_key_mask{"use_key_mask"};
     In<int32_t> rotary_dim{"rotary_dim", 0, 0, 1024};
-    GeneratorOutput<Buffer<float, 4>> out{"out"};
+    // Every value of v is finite (the runtime checks once per call): then
+    // P@V needs no masking of value rows a query cannot see.
+    In<bool> values_finite{"values_finite"};
+    GeneratorOutput<Buffer<void, 4>> out{"out"};
 
     void generate() {
         AttnFuncs f;
@@ -62,6 +65,7 @@ public:
         f.tq = tq;
         f.kc = kc;
         build_qkv(f, q, k, v, freqs, rotary, rotary_dim, Expr(0));
+        f.values_finite = values_finite;
         Expr n = f.num_queries;
         Expr T = text_len, G = image_size;
         Expr qpos = f.query_index();
@@ -138,7 +142,7 @@ public:
         finish_online_softmax(f);
 
         Var d = f.d, h = f.h, io("i");
-        out(d, h, io, b) = f.out(d, io, h, b);
+        out(d, h, io, b) = store_storage(q.type(), f.out(d, io, h, b));  // storage type of q, k, v
 
         // Estimates: the `dalle` workload (B1 H8, text 257 + 32x32, D64).
         const int De = head_dim > 0 ? (int)head_dim : 64;
@@ -155,7 +159,7 @@ public:
         use_key_mask.set_estimate(false);
         rotary_dim.set_estimate(0);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
-        constrain_activations<In<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
+        constrain_activations<In<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (this->get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);

@@ -23,9 +23,9 @@ public:
     GeneratorParam<bool> rotary{"rotary", false};
 
     // Activations in Halide order [d, h, n, b] == row-major (B, N, H, D).
-    Input<Buffer<float, 4>> q{"q"};
-    Input<Buffer<float, 4>> k{"k"};  // [d, hkv, nk, b]
-    Input<Buffer<float, 4>> v{"v"};  // [d, hkv, nk, b]
+    Input<Buffer<void, 4>> q{"q"};
+    Input<Buffer<void, 4>> k{"k"};  // [d, hkv, nk, b]
+    Input<Buffer<void, 4>> v{"v"};  // [d, hkv, nk, b]
     Input<Buffer<uint8_t, 2>> key_mask{"key_mask"};        // [nk, b]; read iff use_key_mask
     Input<Buffer<uint8_t, 2>> static_mask{"static_mask"};  // [S, S] (col, row); read iff use_static_mask
     Input<Buffer<float, 2>> freqs{"freqs"};                // [R, Nf]; read iff rotary_dim > 0
@@ -37,7 +37,10 @@ public:
     Input<bool> use_key_mask{"use_key_mask"};
     Input<bool> use_static_mask{"use_static_mask"};
     Input<int32_t> rotary_dim{"rotary_dim", 0, 0, 1024};  // used iff rotary
-    Output<Buffer<float, 4>> out{"out"};
+    // Every value of v is finite (the runtime checks once per call): then
+    // P@V needs no masking of value rows a query cannot see.
+    Input<bool> values_finite{"values_finite"};
+    Output<Buffer<void, 4>> out{"out"};
 
     void generate() {
         AttnFuncs f;
@@ -47,6 +50,7 @@ public:
         Expr i = f.query_index();
 
         build_qkv(f, q, k, v, freqs, rotary, rotary_dim, offset);
+        f.values_finite = values_finite;
         Expr Nk = f.num_keys;
 
         Expr qpos = offset + i;
@@ -68,7 +72,7 @@ public:
             {use_key_mask, use_static_mask});
 
         Var io("i");
-        out(d, h, io, b) = f.out(d, io, h, b);
+        out(d, h, io, b) = store_storage(q.type(), f.out(d, io, h, b));  // storage type of q, k, v
 
         // Estimates: the `dalle` workload (B1 H8 N1280 D64).
         const int De = head_dim > 0 ? (int)head_dim : 64;
@@ -85,7 +89,7 @@ public:
         rotary_dim.set_estimate(0);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
 
-        constrain_activations<Input<Buffer<float, 4>>>({&q, &k, &v}, out, head_dim);
+        constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 
         if (get_auto_schedule()) {
             return;

@@ -90,8 +90,13 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     }
 
     // K and V are read in place (Q@K^T broadcasts single key features, P@V
-    // loads contiguous value rows). Fused rotary rotates them once per call.
-    for (Func r : f.kv_rot) {
+    // loads contiguous value rows). Fused rotary rotates them once per call;
+    // half-precision K/V are converted to fp32 once per call when many
+    // queries read each key (prefill), in the loads otherwise (decode: one
+    // pass over K/V, where half storage halves the bytes read).
+    std::vector<Func> kv_root = f.kv_rot;
+    if (k.qvec) kv_root.insert(kv_root.end(), f.kv_conv.begin(), f.kv_conv.end());
+    for (Func r : kv_root) {
         Var rd_ = r.args()[0], rh_ = r.args()[2], rb_ = r.args()[3];
         Var rt("rt");
         r.compute_root().fuse(rh_, rb_, rt).parallel(rt);
@@ -130,13 +135,18 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, co
         // All keys, transposed once per call (key-major per feature):
         // consecutive queries read consecutive keys, so Q@K^T loads them as
         // vectors. O(N * D) per head, against O(N * slots * D) of scores.
+        // Blocks of V keys, all their features, then the next block: the
+        // strided reads of one block stay in L1 (a sweep over all keys per
+        // feature would miss on every load).
         Var kpos = ph.kstage.args()[1], kh = ph.kstage.args()[2], kb = ph.kstage.args()[3], kt("kt");
+        Var ko("ko"), ki("ki");
         ph.kstage.compute_root()
             .reorder_storage(kpos, d, kh, kb)
-            .reorder(kpos, d, kh, kb)
+            .split(kpos, ko, ki, V)
+            .reorder(ki, d, ko, kh, kb)
             .fuse(kh, kb, kt)
             .parallel(kt)
-            .vectorize(kpos, V);
+            .vectorize(ki);
     } else if (!k.qvec) {
         // Keys vectorised: stage the chunk's keys key-major.
         f.kr.in(ph.s).compute_at(chunk).reorder_storage(j, d, h, b).reorder(j, d).vectorize(j, V);
@@ -214,6 +224,9 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, co
         .reorder(dvi, dvo, ii, ph.rj.x)
         .vectorize(dvi);
     if (fixed_d) pvu.unroll(dvo).unroll(ii);
+    // All values finite (the common case): the plain P@V loop, without the
+    // masking of invisible value rows.
+    if (f.values_finite.defined()) pvu.specialize(f.values_finite);
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
+#include <functional>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "attngen/attngen.h"
+#include "attngen/attngen.hpp"
 #include "reference/reference.h"
 #include "test_util.h"
 
@@ -582,15 +586,9 @@ size_t at(const DenseProblem& p, int b, int n, int h, int d, bool kv) {
 }
 
 // NaN in one query row: that row of out is NaN, every other row finite and correct.
-// Known limitation, left to the hardening work (issue 8): a NaN in q or k
-// comes out as a finite (often zero) row instead of NaN. Halide compiles the
-// kernels' float compares under fast-math and its exp is polynomial; an
-// explicit is_nan select in the probabilities did not bring the NaN through.
-constexpr const char *kNanPropagation =
-    "known limitation (issue 8): NaN in q/k does not propagate to the output";
-
+// (Non-finite scores are detected on their bits in the kernels: Halide
+// compiles float code under fast-math.)
 TEST(ApiNonFinite, NanInOneQueryRow) {
-  GTEST_SKIP() << kNanPropagation;
   for (bool causal : {false, true})
     for (int offset : {0, 20}) {
       std::mt19937 rng(7);
@@ -607,7 +605,6 @@ TEST(ApiNonFinite, NanInOneQueryRow) {
 // NaN in one key row (causal): it reaches the query rows that can see that key
 // (i >= j, heads reading that k/v head) and only those.
 TEST(ApiNonFinite, NanInOneKeyRowCausal) {
-  GTEST_SKIP() << kNanPropagation;
   std::mt19937 rng(8);
   DenseProblem p;
   p.B = 2, p.Nq = p.Nk = 150, p.H = 4, p.Hkv = 2, p.D = 64, p.causal = true;
@@ -618,16 +615,10 @@ TEST(ApiNonFinite, NanInOneKeyRowCausal) {
   EXPECT_EQ(check_with_nans(p), size_t(2) * (p.Nq - j) * p.D);
 }
 
-// Known limitation, left to the hardening work (issue 8): inside one key
-// chunk P@V multiplies masked probabilities (exactly 0) by the value rows, so
-// a NaN/Inf value row leaks into rows that cannot see it but share its chunk
-// (0 * NaN = NaN). Fixing it needs masked value rows in the kernel.
-constexpr const char *kValueLeak =
-    "known limitation (issue 8): non-finite value rows leak through masked "
-    "probabilities within a key chunk";
-
+// A value row is zeroed (on its bits) for the queries that cannot see it, so
+// a NaN/inf value row does not leak into rows of the same key chunk
+// (0 * NaN = NaN).
 TEST(ApiNonFinite, NanInOneValueRowCausal) {
-  GTEST_SKIP() << kValueLeak;
   std::mt19937 rng(9);
   DenseProblem p;
   p.B = 1, p.Nq = p.Nk = 70, p.H = 2, p.Hkv = 2, p.D = 40, p.causal = true;
@@ -662,7 +653,6 @@ void check_masked_garbage(bool in_k, bool in_v) {
 
 TEST(ApiNonFinite, NonFiniteMaskedKeysAreIgnored) { check_masked_garbage(true, false); }
 TEST(ApiNonFinite, NonFiniteMaskedValuesAreIgnored) {
-  GTEST_SKIP() << kValueLeak;
   check_masked_garbage(false, true);
 }
 
@@ -703,3 +693,303 @@ TEST(ApiNonFinite, LargeMagnitudeScores) {
 }
 
 }  // namespace
+
+// ---- Validation gaps closed by the hardening issue (#8) ---------------------------------
+
+namespace {
+
+// A dtype field holding a value outside the enum (C callers may store any
+// int): refused by name, without loading it as the enum (UBSan would flag
+// that in the sanitizer build).
+TEST_F(ApiErrors, DtypeOutsideTheEnum) {
+  for (int32_t raw : {99, -1, 4, 1 << 30}) {
+    SCOPED_TRACE(raw);
+    reset();
+    std::memcpy(&tk.dtype, &raw, sizeof raw);
+    expect_error(ATTNGEN_ERR_DTYPE, {"k"});
+    reset();
+    std::memcpy(&tkm.dtype, &raw, sizeof raw);
+    expect_error(ATTNGEN_ERR_DTYPE, {"key_mask"});
+  }
+  expect_good_call();
+}
+
+// Halide refuses a buffer whose size x stride in one dimension exceeds
+// 2^31-1 elements even when the span (sum of (size-1) x stride) fits: the
+// runtime must refuse it first, by name, instead of ATTNGEN_ERR_KERNEL. The
+// views are never read, so a small buffer backs them.
+TEST_F(ApiErrors, SizeTimesStrideBeyond32Bits) {
+  const int64_t sb = (int64_t(3) << 29);  // (B-1) * sb < 2^31 - 1 < B * sb
+  tq.strides[0] = sb, tq.strides[1] = H * D, tq.strides[2] = D, tq.strides[3] = 1;
+  expect_error(ATTNGEN_ERR_TOO_LARGE, {"q"});
+  reset();
+  to.strides[0] = sb, to.strides[1] = H * D, to.strides[2] = D, to.strides[3] = 1;
+  expect_error(ATTNGEN_ERR_TOO_LARGE, {"out"});
+  reset();
+  tkm.strides[0] = sb, tkm.strides[1] = 1;
+  expect_error(ATTNGEN_ERR_TOO_LARGE, {"key_mask"});
+  expect_good_call();
+}
+
+// An overlapping (read-only) view may address few bytes yet have more than
+// 2^31-1 elements, which the kernels cannot index: TOO_LARGE, not a kernel
+// error. static_mask (2^16, 2^16) with strides (1, 1) spans 2^17 bytes.
+TEST_F(ApiErrors, OverlappingInputWithTooManyElements) {
+  const int64_t S = int64_t(1) << 16;
+  std::vector<uint8_t> small(size_t(2 * S), 1);
+  tsm = u8_view(small.data(), {S, S}, {1, 1});
+  expect_error(ATTNGEN_ERR_TOO_LARGE, {"static_mask"});
+  expect_good_call();
+}
+
+// Block-sparse: a block far larger than the sequence (2^20 tokens over 8,
+// or over 100 after a shorter call on the same handle) must neither
+// allocate per-row lists for 2^20 / 16 granules (16 GiB) nor change the
+// result: it equals the same call with a (1, 1, 1) layout of block 128.
+TEST(ApiBlockSparse, HugeBlockOverFewTokens) {
+  uint8_t one = 1;
+  attngen_tensor lt = u8_view(&one, {1, 1, 1});
+  attngen_block_layout *huge = nullptr, *small = nullptr;
+  ASSERT_EQ(attngen_block_layout_create(&lt, 1 << 20, 1, &huge), ATTNGEN_OK) << attngen_last_error();
+  ASSERT_EQ(attngen_block_layout_create(&lt, 128, 1, &small), ATTNGEN_OK) << attngen_last_error();
+  for (int N : {8, 100, 20}) {
+    SCOPED_TRACE(N);
+    std::mt19937 rng(N);
+    const int H = 2, D = 32;
+    std::vector<float> q = random_floats(size_t(N) * H * D, rng), k = random_floats(q.size(), rng),
+                       v = random_floats(q.size(), rng), o1(q.size()), o2(q.size());
+    attngen_tensor tq = f32_view(q.data(), {1, N, H, D}), tk = f32_view(k.data(), {1, N, H, D}),
+                   tv = f32_view(v.data(), {1, N, H, D}), t1 = f32_view(o1.data(), {1, N, H, D}),
+                   t2 = f32_view(o2.data(), {1, N, H, D});
+    const int64_t live = attngen_scratch_live_bytes();
+    ASSERT_EQ(attngen_block_sparse(&tq, &tk, &tv, &t1, huge, nullptr), ATTNGEN_OK) << attngen_last_error();
+    ASSERT_EQ(attngen_block_sparse(&tq, &tk, &tv, &t2, small, nullptr), ATTNGEN_OK) << attngen_last_error();
+    EXPECT_TRUE(bitwise_equal(o1, o2));
+    EXPECT_EQ(attngen_scratch_live_bytes(), live);
+    std::vector<float> want(q.size());
+    ref::DenseOpts ro;
+    ro.causal = true;
+    ref::dense({1, N, N, H, H, D, D}, q.data(), k.data(), v.data(), want.data(), ro);
+    EXPECT_TRUE(all_close(o1, want, 1, N, H, D));
+  }
+  attngen_block_layout_destroy(huge);
+  attngen_block_layout_destroy(small);
+}
+
+// Every variant refuses NULL tensors, bad dtypes and mismatched shapes by
+// name, and leaves out untouched (dense is covered above in detail).
+TEST(ApiVariants, ValidationNamesTheArgument) {
+  const int B = 1, N = 24, H = 2, D = 16;
+  std::mt19937 rng(3);
+  std::vector<float> q = random_floats(size_t(B) * N * H * D, rng), k = q, v = q, out(q.size(), -7.f);
+  std::vector<float> k_bad = random_floats(size_t(B) * N * H * 8, rng);
+  uint8_t ones[4] = {1, 1, 1, 1};
+  attngen_tensor lt = u8_view(ones, {1, 2, 2});
+  attngen_block_layout* handle = nullptr;
+  ASSERT_EQ(attngen_block_layout_create(&lt, 16, 0, &handle), ATTNGEN_OK) << attngen_last_error();
+  attngen_sparse_options so;
+  attngen_sparse_options_init(&so);
+  so.seq_len = 24, so.image_size = 4;  // text_len 9
+  using Fn = std::function<attngen_status(const attngen_tensor*, const attngen_tensor*, const attngen_tensor*,
+                                          attngen_tensor*)>;
+  const std::vector<std::pair<const char*, Fn>> fns = {
+      {"sparse_conv", [&](auto a, auto b, auto c, auto d) { return attngen_sparse_conv(a, b, c, d, &so); }},
+      {"sparse_axial", [&](auto a, auto b, auto c, auto d) { return attngen_sparse_axial(a, b, c, d, &so); }},
+      {"block_sparse", [&](auto a, auto b, auto c, auto d) { return attngen_block_sparse(a, b, c, d, handle, nullptr); }},
+      {"chunked", [&](auto a, auto b, auto c, auto d) { return attngen_chunked(a, b, c, d, nullptr); }},
+  };
+  for (const auto& [name, fn] : fns) {
+    SCOPED_TRACE(name);
+    attngen_tensor tq = f32_view(q.data(), {B, N, H, D}), tk = f32_view(k.data(), {B, N, H, D}),
+                   tv = f32_view(v.data(), {B, N, H, D}), to = f32_view(out.data(), {B, N, H, D});
+    ASSERT_EQ(fn(&tq, &tk, &tv, &to), ATTNGEN_OK) << attngen_last_error();
+    std::fill(out.begin(), out.end(), -7.f);
+    auto expect = [&](attngen_status st, attngen_status want, const char* word) {
+      EXPECT_EQ(st, want) << attngen_last_error();
+      EXPECT_TRUE(names_word(attngen_last_error(), word)) << attngen_last_error() << " does not name " << word;
+      for (float x : out) ASSERT_EQ(x, -7.f) << "out written by a refused call";
+    };
+    expect(fn(nullptr, &tk, &tv, &to), ATTNGEN_ERR_NULL_ARGUMENT, "q");
+    expect(fn(&tq, &tk, &tv, nullptr), ATTNGEN_ERR_NULL_ARGUMENT, "out");
+    attngen_tensor nodata = tv;
+    nodata.data = nullptr;
+    expect(fn(&tq, &tk, &nodata, &to), ATTNGEN_ERR_NULL_ARGUMENT, "v");
+    attngen_tensor u8 = tk;
+    int32_t raw = 77;
+    std::memcpy(&u8.dtype, &raw, sizeof raw);
+    expect(fn(&tq, &u8, &tv, &to), ATTNGEN_ERR_DTYPE, "k");
+    attngen_tensor kd = f32_view(k_bad.data(), {B, N, H, 8});
+    expect(fn(&tq, &kd, &kd, &to), ATTNGEN_ERR_SHAPE, "k");
+    attngen_tensor zero = tq;
+    zero.shape[2] = 0;
+    expect(fn(&zero, &tk, &tv, &to), ATTNGEN_ERR_SHAPE, "q");
+    attngen_tensor neg = to;
+    neg.shape[1] = -N;
+    expect(fn(&tq, &tk, &tv, &neg), ATTNGEN_ERR_SHAPE, "out");
+    expect(fn(&tq, &tk, &tv, &tq), ATTNGEN_ERR_LAYOUT, "out");  // in place
+    attngen_tensor wide = tq;
+    wide.shape[1] = int64_t(1) << 31;
+    expect(fn(&wide, &tk, &tv, &to), ATTNGEN_ERR_TOO_LARGE, "q");
+  }
+  attngen_block_layout_destroy(handle);
+}
+
+// Scalar inputs beyond the kernels' ranges (generators/: rotary_dim <= 1024,
+// image_size and dilation <= 2^15, text_len <= 2^30) are refused by name
+// (or, for a dilation past the grid, clamped without changing the result)
+// instead of failing inside the kernel with ATTNGEN_ERR_KERNEL.
+TEST(ApiVariants, KernelParameterRanges) {
+  std::mt19937 rng(21);
+  {  // rotary dim 1040 on the generic kernel (D = 1040)
+    const int N = 2, D = 1040;
+    std::vector<float> q = random_floats(size_t(N) * D, rng), out(q.size()), fr = random_floats(size_t(N) * D, rng);
+    attngen_tensor tq = f32_view(q.data(), {1, N, 1, D}), to = f32_view(out.data(), {1, N, 1, D});
+    attngen_tensor tf = f32_view(fr.data(), {N, D});
+    attngen_dense_options o;
+    attngen_dense_options_init(&o);
+    o.freqs = &tf;
+    EXPECT_EQ(attngen_dense(&tq, &tq, &tq, &to, &o), ATTNGEN_ERR_UNSUPPORTED) << attngen_last_error();
+    EXPECT_TRUE(names_word(attngen_last_error(), "freqs")) << attngen_last_error();
+    tf.shape[1] = 1024;  // the largest rotary dim runs
+    tf.strides[0] = D, tf.strides[1] = 1;
+    EXPECT_EQ(attngen_dense(&tq, &tq, &tq, &to, &o), ATTNGEN_OK) << attngen_last_error();
+  }
+  const int n = 8, H = 2, D = 16;
+  std::vector<float> q = random_floats(size_t(n) * H * D, rng), o1(q.size()), o2(q.size());
+  attngen_tensor tq = f32_view(q.data(), {1, n, H, D}), t1 = f32_view(o1.data(), {1, n, H, D}),
+                 t2 = f32_view(o2.data(), {1, n, H, D});
+  attngen_sparse_options so;
+  attngen_sparse_options_init(&so);
+  so.seq_len = (int64_t(1) << 31) - 1, so.image_size = 1;  // text_len 2^31 - 1
+  EXPECT_EQ(attngen_sparse_conv(&tq, &tq, &tq, &t1, &so), ATTNGEN_ERR_TOO_LARGE) << attngen_last_error();
+  EXPECT_TRUE(names_word(attngen_last_error(), "seq_len")) << attngen_last_error();
+  so.image_size = 40000, so.seq_len = int64_t(40000) * 40000 + 7;
+  EXPECT_EQ(attngen_sparse_axial(&tq, &tq, &tq, &t1, &so), ATTNGEN_ERR_OPTION) << attngen_last_error();
+  EXPECT_TRUE(names_word(attngen_last_error(), "image_size")) << attngen_last_error();
+  // Dilation 2^31 - 1 on a 3x3 grid: each image query keeps its own cell,
+  // exactly as with kernel_size 1.
+  so.image_size = 3, so.seq_len = 3 + 9 - 1;
+  so.kernel_size = 5, so.dilation = INT32_MAX;
+  ASSERT_EQ(attngen_sparse_conv(&tq, &tq, &tq, &t1, &so), ATTNGEN_OK) << attngen_last_error();
+  so.kernel_size = 1, so.dilation = 1;
+  ASSERT_EQ(attngen_sparse_conv(&tq, &tq, &tq, &t2, &so), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_TRUE(bitwise_equal(o1, o2));
+}
+
+// Layout handles and misc entry points with NULL / absurd arguments.
+TEST(ApiVariants, LayoutHandleArguments) {
+  int64_t kept = 0, total = 0;
+  EXPECT_EQ(attngen_block_layout_stats(nullptr, &kept, &total), ATTNGEN_ERR_NULL_ARGUMENT);
+  attngen_block_layout_destroy(nullptr);  // no-op
+  uint8_t l[4] = {1, 1, 0, 1};  // rows: (1, 1), (0, 1)
+  attngen_tensor lt = u8_view(l, {1, 2, 2});
+  attngen_block_layout* h = reinterpret_cast<attngen_block_layout*>(&kept);  // must be reset to NULL
+  for (int32_t block : {0, -16, 8, 17, (1 << 20) + 16, INT32_MIN, INT32_MAX}) {
+    EXPECT_EQ(attngen_block_layout_create(&lt, block, 0, &h), ATTNGEN_ERR_OPTION) << block;
+    EXPECT_TRUE(names_word(attngen_last_error(), "block")) << attngen_last_error();
+    EXPECT_EQ(h, nullptr);
+    EXPECT_EQ(attngen_block_layout_from_mask(&lt, block, 0, &h), ATTNGEN_ERR_SHAPE) << "rank 3 mask";
+  }
+  ASSERT_EQ(attngen_block_layout_create(&lt, 16, 1, &h), ATTNGEN_OK);
+  EXPECT_EQ(attngen_block_layout_stats(h, nullptr, &total), ATTNGEN_ERR_NULL_ARGUMENT);
+  EXPECT_TRUE(names_word(attngen_last_error(), "kept_blocks")) << attngen_last_error();
+  EXPECT_EQ(attngen_block_layout_stats(h, &kept, nullptr), ATTNGEN_ERR_NULL_ARGUMENT);
+  ASSERT_EQ(attngen_block_layout_stats(h, &kept, &total), ATTNGEN_OK);
+  EXPECT_EQ(kept, 2);  // causal: the block above the diagonal does not count
+  EXPECT_EQ(total, 4);
+  attngen_block_layout_destroy(h);
+  // Status strings for codes outside the enum (C callers may pass any int).
+  auto status_string = reinterpret_cast<const char* (*)(int32_t)>(&attngen_status_string);
+  for (int32_t c : {-1, 10, 1 << 30}) EXPECT_STREQ(status_string(c), "unknown status");
+  EXPECT_EQ(attngen_set_num_threads(-5) >= 0, true);
+  attngen_set_num_threads(0);
+}
+
+// The C++ wrapper: errors become attngen::Error with the status and the
+// C API's message; a tensor of rank > 4 is refused, not truncated.
+TEST(ApiCpp, WrapperThrowsWithStatusAndMessage) {
+  std::mt19937 rng(9);
+  std::vector<float> q = random_floats(2 * 8 * 2 * 16, rng), out(q.size(), 0.f);
+  attngen::Tensor tq(q.data(), {2, 8, 2, 16}), to(out.data(), {2, 8, 2, 16});
+  EXPECT_NO_THROW(attngen::dense(tq, tq, tq, to));
+  EXPECT_FALSE(attngen::last_kernel().empty());
+  attngen::Tensor bad(q.data(), {2, 8, 2, 8});
+  try {
+    attngen::dense(tq, bad, bad, to);
+    ADD_FAILURE() << "no exception";
+  } catch (const attngen::Error& e) {
+    EXPECT_EQ(e.status(), ATTNGEN_ERR_SHAPE);
+    EXPECT_TRUE(names_word(e.what(), "k")) << e.what();
+  }
+  attngen::Tensor rank5(q.data(), {2, 8, 2, 16, 1});
+  try {
+    attngen::dense(rank5, tq, tq, to);
+    ADD_FAILURE() << "no exception";
+  } catch (const attngen::Error& e) {
+    EXPECT_EQ(e.status(), ATTNGEN_ERR_SHAPE);
+    EXPECT_TRUE(names_word(e.what(), "q")) << e.what();
+  }
+  attngen::DenseOptions o;
+  o.offset = -1;
+  EXPECT_THROW(attngen::dense(tq, tq, tq, to, o), attngen::Error);
+  // Explicit strides (here the contiguous ones); a fifth is ignored, not
+  // written past the array.
+  std::vector<float> out2(out.size(), 0.f);
+  attngen::Tensor strided(q.data(), {2, 8, 2, 16}), to2(out2.data(), {2, 8, 2, 16});
+  strided.strides({256, 32, 16, 1, 99});
+  EXPECT_NO_THROW(attngen::dense(strided, tq, tq, to2));
+  EXPECT_TRUE(bitwise_equal(out, out2));
+  // A token stride below H * D overlaps heads: fine for an input.
+  strided.strides({256, 16, 16, 1});
+  EXPECT_NO_THROW(attngen::dense(strided, tq, tq, to2));
+  // ... but not for the output.
+  attngen::Tensor overlapping_out(out2.data(), {2, 8, 2, 16});
+  overlapping_out.strides({256, 16, 16, 1});
+  EXPECT_THROW(attngen::dense(tq, tq, tq, overlapping_out), attngen::Error);
+}
+
+}  // namespace
+
+// Every variant shares the kernels' softmax core: a NaN in one query row
+// gives exactly that output row NaN, and an inf/NaN value row behind the key
+// mask changes nothing.
+namespace {
+size_t nan_rows(const std::vector<float>& out, int D) {
+  size_t rows = 0;
+  for (size_t r = 0; r < out.size() / D; r++) {
+    size_t n = 0;
+    for (int d = 0; d < D; d++) n += std::isnan(out[r * D + d]);
+    if (n == size_t(D)) rows++;
+    else EXPECT_EQ(n, 0u) << "row " << r << " partly NaN";
+  }
+  return rows;
+}
+}  // namespace
+
+TEST(ApiNonFinite, NanQueryRowEveryVariant) {
+  const int B = 1, N = 72, H = 2, D = 32;
+  std::mt19937 rng(21);
+  std::vector<float> q = random_floats(size_t(B) * N * H * D, rng), k = random_floats(q.size(), rng),
+                     v = random_floats(q.size(), rng), out(q.size());
+  q[(size_t(40) * H + 1) * D + 3] = std::nanf("");  // token 40, head 1
+  attngen_tensor tq = f32_view(q.data(), {B, N, H, D}), tk = f32_view(k.data(), {B, N, H, D}),
+                 tv = f32_view(v.data(), {B, N, H, D}), to = f32_view(out.data(), {B, N, H, D});
+  attngen_sparse_options so;
+  attngen_sparse_options_init(&so);
+  so.seq_len = N;
+  so.image_size = 8;
+  ASSERT_EQ(attngen_sparse_conv(&tq, &tk, &tv, &to, &so), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(nan_rows(out, D), 1u) << "sparse_conv";
+  ASSERT_EQ(attngen_sparse_axial(&tq, &tk, &tv, &to, &so), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(nan_rows(out, D), 1u) << "sparse_axial";
+  ASSERT_EQ(attngen_chunked(&tq, &tk, &tv, &to, nullptr), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(nan_rows(out, D), 1u) << "chunked";
+  const int nb = (N + 15) / 16;
+  std::vector<uint8_t> layout(size_t(H) * nb * nb, 1);
+  attngen_tensor tl = u8_view(layout.data(), {H, nb, nb});
+  attngen_block_layout* handle = nullptr;
+  ASSERT_EQ(attngen_block_layout_create(&tl, 16, 1, &handle), ATTNGEN_OK) << attngen_last_error();
+  ASSERT_EQ(attngen_block_sparse(&tq, &tk, &tv, &to, handle, nullptr), ATTNGEN_OK) << attngen_last_error();
+  attngen_block_layout_destroy(handle);
+  EXPECT_EQ(nan_rows(out, D), 1u) << "block_sparse";
+}

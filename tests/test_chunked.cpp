@@ -102,8 +102,12 @@ TEST(Chunked, ResultIndependentOfChunking) {
   ASSERT_EQ(data.run(c, &base), ATTNGEN_OK) << attngen_last_error();
   const std::vector<float> want = data.reference(c);
   EXPECT_TRUE(all_close(base, want, c.B, c.Nq, c.H, c.Dv));
-  for (int64_t qc : {1, 5, 32, 100, 333, 5000}) {
-    for (int64_t kc : {0, 1, 64, 128, 100000}) {
+  const std::vector<int64_t> qcs = emulated() ? std::vector<int64_t>{5, 100, 5000}
+                                               : std::vector<int64_t>{1, 5, 32, 100, 333, 5000};
+  const std::vector<int64_t> kcs = emulated() ? std::vector<int64_t>{0, 64, 100000}
+                                               : std::vector<int64_t>{0, 1, 64, 128, 100000};
+  for (int64_t qc : qcs) {
+    for (int64_t kc : kcs) {
       ChunkCase v = c;
       v.query_chunk = qc;
       v.kv_chunk = kc;
@@ -115,10 +119,11 @@ TEST(Chunked, ResultIndependentOfChunking) {
 }
 
 // Peak heap scratch at a long length stays O(Nq-chunk * kv-chunk): far
-// below the N x N score matrix (here 2 x 8192^2 x 4 B = 512 MiB).
+// below the N x N score matrix (here 2 x 8192^2 x 4 B = 512 MiB; 2048
+// tokens under an emulator).
 TEST(Chunked, PeakScratchIsLinear) {
   ChunkCase c;
-  c.Nq = c.Nk = 8192;
+  c.Nq = c.Nk = emulated() ? 2048 : 8192;
   c.H = c.Hkv = 2;
   c.D = c.Dv = 64;
   ChunkData data(c);
@@ -126,7 +131,7 @@ TEST(Chunked, PeakScratchIsLinear) {
   ASSERT_EQ(data.run(c, &got), ATTNGEN_OK) << attngen_last_error();
   attngen_call_stats st{};
   ASSERT_EQ(attngen_last_call_stats(&st), ATTNGEN_OK);
-  EXPECT_GE(st.kernel_calls, 8);  // query chunks of 1024
+  EXPECT_GE(st.kernel_calls, c.Nq / 1024);  // query chunks of 1024
   const int64_t score_matrix = int64_t(c.H) * c.Nq * c.Nk * 4;
   EXPECT_LE(st.peak_scratch_bytes, int64_t(16) << 20) << "peak " << st.peak_scratch_bytes;
   EXPECT_LT(st.peak_scratch_bytes * 32, score_matrix);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <random>
@@ -24,6 +25,13 @@ namespace ref = attngen::ref;
 // SPEC tolerance of fp32 kernels against the float64 reference.
 constexpr double kRtol = 1e-4;
 constexpr double kAtol = 1e-5;
+
+// Under an emulator (the ARM suite runs under qemu; the toolchain file sets
+// ATTNGEN_TEST_EMULATED=1) the few long tests use smaller sizes.
+inline bool emulated() {
+  const char* e = std::getenv("ATTNGEN_TEST_EMULATED");
+  return e && e[0] == '1';
+}
 
 // ---- Random data -------------------------------------------------------------
 inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {

@@ -8,15 +8,20 @@
 # (4 x D/16 accumulators; 2 for D=128 to stay within 32 registers).
 # Measured on Zen 4 (2 cores): dense causal B1 H8 N1280 D64 in 23 ms,
 # 72 GFLOP/s, ~32% of the FMA peak probe.
-# Decode: one query per task, scores vectorised over keys.
-# DALL-E sparse: 64-key text chunks (257 text keys take 5 chunks; 32 and 64
-# measured the same on dalle) and 32-slot image chunks (one chunk covers a
-# 5x5 box or a 32-wide row or column). Block-sparse: 16-token granule = DeepSpeed's default block.
+# Decode: one query per task, scores vectorised over keys. Group (GQA decode
+# step, the g heads of a group as g queries): the prefill schedule on one
+# 16-query vector tile, so a group reads each K/V row once (tq > 1 with
+# keys vectorised, qvec=0, crashes Halide 14's lowering).
+# DALL-E sparse: 96-key text chunks (257 text keys take 3 chunks, 288 slots:
+# fewer merges and less rounding than 64 or 128) and 32-slot image chunks
+# (one chunk covers a 5x5 box or a 32-wide row or column). Block-sparse: 16-token granule = DeepSpeed's default block.
 function(attngen_default_knobs out variant head_dim bucket)
     if (variant MATCHES "^sparse_")
-        set(k "tq=32 kc=64 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+        set(k "tq=32 kc=96 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (variant STREQUAL "block_sparse")
         set(k "tq=16 kc=16 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+    elseif (bucket STREQUAL "group")
+        set(k "tq=16 kc=128 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (bucket STREQUAL "decode")
         set(k "tq=1 kc=128 vec=16 rq=1 rk=4 qvec=0 threads_split=1")
     elseif (head_dim EQUAL 128)

@@ -9,6 +9,7 @@
 #include <limits>
 #include <new>
 #include <set>
+#include <stdexcept>
 #include <utility>
 
 #include "attngen/attngen.h"
@@ -223,9 +224,9 @@ void parse_params(const std::string& variant, const Json* params, Call* c, bool*
       c->kv_chunk_size_min = param_int(key, val, 1, kBig);
     } else if (key == "dtype") {
       if (!val.is_string()) fail("param 'dtype' must be a string, got " + json_brief(val));
-      const std::string& t = val.as_string();
-      if (t == "fp16" || t == "bf16") fail("storage type '" + t + "' not supported yet (params.dtype)");
-      if (t != "fp32") fail("param 'dtype': unknown storage type '" + sanitize(t, false) + "'");
+      if (!parse_dtype(val.as_string(), &c->dtype)) {
+        fail("param 'dtype': unknown storage type '" + sanitize(val.as_string(), false) + "' (fp32, fp16, bf16)");
+      }
     } else {
       fail("param '" + sanitize(key, false) + "' not understood by variant " + variant);
     }
@@ -482,10 +483,13 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
     // out is (B, Nq, H, Dv).
     std::vector<int64_t> shape = c.q->shape;
     shape[3] = c.v->shape[3];
+    // The kernels index at most 2^31 - 1 elements (the API refuses larger
+    // outputs): refuse before allocating it.
+    const int64_t kMaxElems = (int64_t(1) << 31) - 1;
     int64_t numel = 1;
     for (int64_t d : shape) {
-      if (d > (int64_t(1) << 40) / numel) {
-        *err = "output " + shape_str(shape) + " is too large";
+      if (d > kMaxElems / numel) {
+        *err = "output " + shape_str(shape) + " exceeds the kernels' 2^31-1 elements";
         return false;
       }
       numel *= d;
@@ -495,12 +499,26 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
     auto view = [](const float* data, const std::vector<int64_t>& s) {
       return attngen_tensor_make(const_cast<float*>(data), ATTNGEN_F32, static_cast<int32_t>(s.size()), s.data());
     };
+    // Half-precision storage: q, k, v rounded to the type, out in the type.
+    const bool half = c.dtype != ATTNGEN_F32;
+    std::vector<uint16_t> hq, hk, hv, ho;
+    auto half_view = [&](const float* data, const std::vector<int64_t>& s, std::vector<uint16_t>* store) {
+      int64_t n = 1;
+      for (int64_t d : s) n *= d;
+      store->resize(static_cast<size_t>(n));
+      if (data && attngen_convert(data, ATTNGEN_F32, store->data(), c.dtype, n) != ATTNGEN_OK) {
+        throw std::runtime_error(attngen_last_error());
+      }
+      return attngen_tensor_make(store->data(), c.dtype, static_cast<int32_t>(s.size()), s.data());
+    };
     auto mview = [](const MaskTensor* m) {
       return attngen_tensor_make(const_cast<uint8_t*>(m->data.data()), ATTNGEN_U8,
                                  static_cast<int32_t>(m->shape.size()), m->shape.data());
     };
-    attngen_tensor tq = view(c.q->data(), c.q->shape), tk = view(c.k->data(), c.k->shape),
-                   tv = view(c.v->data(), c.v->shape), to = view(o.data(), shape);
+    attngen_tensor tq = half ? half_view(c.q->data(), c.q->shape, &hq) : view(c.q->data(), c.q->shape);
+    attngen_tensor tk = half ? half_view(c.k->data(), c.k->shape, &hk) : view(c.k->data(), c.k->shape);
+    attngen_tensor tv = half ? half_view(c.v->data(), c.v->shape, &hv) : view(c.v->data(), c.v->shape);
+    attngen_tensor to = half ? half_view(nullptr, shape, &ho) : view(o.data(), shape);
     attngen_tensor tkm{}, tsm{}, tfr{}, tlay{};
     if (c.key_mask) tkm = mview(c.key_mask);
     if (c.static_mask) tsm = mview(c.static_mask);
@@ -575,6 +593,10 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
       *err = std::string(fn) + " failed (" + attngen_status_string(st) + "): " + api_err;
       return false;
     }
+    if (half && attngen_convert(ho.data(), c.dtype, o.data(), ATTNGEN_F32, numel) != ATTNGEN_OK) {
+      *err = std::string("attngen_convert failed: ") + attngen_last_error();
+      return false;
+    }
     if (seconds) *seconds = std::chrono::duration<double>(t1 - t0).count();
     if (kernel) *kernel = attngen_last_kernel();
     if (stats) attngen_last_call_stats(stats);
@@ -591,23 +613,32 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
   return false;
 }
 
+bool parse_dtype(const std::string& s, attngen_dtype* t) {
+  if (s == "fp32" || s == "f32") {
+    *t = ATTNGEN_F32;
+  } else if (s == "fp16" || s == "f16") {
+    *t = ATTNGEN_F16;
+  } else if (s == "bf16") {
+    *t = ATTNGEN_BF16;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
                   std::string* err) {
   return run_manifest(dir, filter, results, err, nullptr);
 }
 
-bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
-                  std::string* err, const std::function<void(const CaseResult&)>& on_case) {
-  std::string local_err;
-  if (!err) err = &local_err;
+namespace {
+
+// run_manifest's work once the manifest is parsed (`manifest` names it in
+// messages). Throws nothing.
+bool run_parsed_manifest(const std::string& dir, const std::string& manifest, const Json& m,
+                         const std::string& filter, std::vector<CaseResult>* results, std::string* err,
+                         const std::function<void(const CaseResult&)>& on_case) {
   try {
-    if (!results) {
-      *err = "run_manifest: null results";
-      return false;
-    }
-    const std::string manifest = join_path(dir.empty() ? std::string(".") : dir, "manifest.json");
-    Json m;
-    if (!io::json_load_file(manifest, &m, err)) return false;
     if (!m.is_object()) {
       *err = "manifest '" + manifest + "': top level is " + json_type_name(m) + ", expected an object";
       return false;
@@ -657,6 +688,54 @@ bool run_manifest(const std::string& dir, const std::string& filter, std::vector
     *err = "out of memory";
   } catch (const std::exception& e) {
     *err = std::string("internal error: ") + e.what();
+  } catch (...) {
+    *err = "internal error: unknown exception";
+  }
+  return false;
+}
+
+}  // namespace
+
+bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
+                  std::string* err, const std::function<void(const CaseResult&)>& on_case) {
+  std::string local_err;
+  if (!err) err = &local_err;
+  if (!results) {
+    *err = "run_manifest: null results";
+    return false;
+  }
+  try {
+    const std::string manifest = join_path(dir.empty() ? std::string(".") : dir, "manifest.json");
+    Json m;
+    if (!io::json_load_file(manifest, &m, err)) return false;
+    return run_parsed_manifest(dir, manifest, m, filter, results, err, on_case);
+  } catch (const std::bad_alloc&) {
+    *err = "out of memory";
+  } catch (...) {
+    *err = "internal error: unknown exception";
+  }
+  return false;
+}
+
+bool run_manifest_text(const std::string& dir, const std::string& text, const std::string& filter,
+                       std::vector<CaseResult>* results, std::string* err) {
+  std::string local_err;
+  if (!err) err = &local_err;
+  if (!results) {
+    *err = "run_manifest_text: null results";
+    return false;
+  }
+  try {
+    const std::string manifest = "<manifest text>";
+    Json m;
+    std::string e;
+    if (!io::json_parse(text, &m, &e)) {
+      *err = "manifest " + manifest + ": " + e;
+      return false;
+    }
+    return run_parsed_manifest(dir, manifest, m, filter, results, err, nullptr);
+  } catch (const std::bad_alloc&) {
+    *err = "out of memory";
   } catch (...) {
     *err = "internal error: unknown exception";
   }

@@ -54,6 +54,11 @@ bool run_manifest(const std::string& dir, const std::string& filter, std::vector
 // Same, calling on_case(result) as soon as each case is done (for progress).
 bool run_manifest(const std::string& dir, const std::string& filter, std::vector<CaseResult>* results,
                   std::string* err, const std::function<void(const CaseResult&)>& on_case);
+// Same, with the manifest's text given instead of read from
+// DIR/manifest.json (the case files are still read from DIR/<name>/). The
+// manifest fuzzer's entry point.
+bool run_manifest_text(const std::string& dir, const std::string& text, const std::string& filter,
+                       std::vector<CaseResult>* results, std::string* err);
 
 // The line `check` prints for a result: "PASS <name> <err>" or
 // "FAIL <name> <err or -> <reason>" (name and reason made single-line and
@@ -110,7 +115,13 @@ struct Call {
   int32_t axis = 0;                         // sparse_axial
   int32_t block = 16;                       // block_sparse
   int64_t query_chunk_size = 0, kv_chunk_size = 0, kv_chunk_size_min = 0;  // chunked
+  // Storage type the kernels run in: q, k, v are rounded to it (to nearest
+  // even) before the call and out is converted back to f32.
+  attngen_dtype dtype = ATTNGEN_F32;
 };
+
+// "fp32"/"f32", "fp16"/"f16", "bf16" -> *t; false for anything else.
+bool parse_dtype(const std::string& s, attngen_dtype* t);
 
 // Checks ranks, allocates the output (B, Nq, H, Dv) and calls the variant's
 // C API function. On failure *err holds a message (the API's

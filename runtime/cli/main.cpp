@@ -44,8 +44,10 @@ const char kUsage[] =
     "      Run one attention on .npy files: q (B, Nq, H, D), k (B, Nk, Hkv, D) and\n"
     "      v (B, Nk, Hkv, Dv) float32 (float16/float64 are converted); masks\n"
     "      uint8/bool, 1 = keep. Writes OUT.npy (float32, (B, Nq, H, Dv)) and prints\n"
-    "      the kernel used and the wall time of the call; --stats also prints the\n"
-    "      call's peak heap scratch. Exit 1 on errors, 2 on usage errors.\n"
+    "      the kernel used and the wall time of the call (--repeat N: N calls,\n"
+    "      median and min); --stats also prints the call's peak heap scratch;\n"
+    "      --dtype fp16|bf16 runs the half-precision kernels (inputs rounded to\n"
+    "      the type; OUT.npy stays float32). Exit 1 on errors, 2 on usage errors.\n"
     "      V = dense:        [--causal] [--offset N] [--key-mask M.npy (B, Nk)]\n"
     "                        [--static-mask S.npy (S, S)] [--freqs F.npy (Nf, R)]\n"
     "                        --offset N: KV cache of N rows (Nk = N + Nq)\n"
@@ -197,7 +199,8 @@ int cmd_run(int argc, char** argv) {
   const Args a = parse_args("run", argc, argv, 2,
                             {"--variant", "--q", "--k", "--v", "--key-mask", "--static-mask", "--freqs",
                              "--offset", "--out", "--seq-len", "--image-size", "--kernel-size", "--dilation",
-                             "--axis", "--layout", "--block", "--query-chunk", "--kv-chunk", "--kv-chunk-min"},
+                             "--axis", "--layout", "--block", "--query-chunk", "--kv-chunk", "--kv-chunk-min",
+                             "--repeat", "--dtype"},
                             {"--causal", "--verbose", "--stats"});
   if (a.help) {
     std::fputs(kUsage, stdout);
@@ -209,7 +212,8 @@ int cmd_run(int argc, char** argv) {
   }
   const std::string variant = a.get("--variant");
   // Options each variant understands; anything else is a usage error.
-  const std::vector<std::string> common = {"--variant", "--q", "--k", "--v", "--out", "--verbose", "--stats"};
+  const std::vector<std::string> common = {"--variant", "--q", "--k", "--v", "--out", "--verbose", "--stats",
+                                           "--repeat", "--dtype"};
   std::vector<std::string> allowed;
   if (variant == "dense") {
     allowed = {"--causal", "--offset", "--key-mask", "--static-mask", "--freqs"};
@@ -289,6 +293,9 @@ int cmd_run(int argc, char** argv) {
   call.query_chunk_size = int_opt("--query-chunk", 0);
   call.kv_chunk_size = int_opt("--kv-chunk", 0);
   call.kv_chunk_size_min = int_opt("--kv-chunk-min", 0);
+  if (a.has("--dtype") && !cli::parse_dtype(a.get("--dtype"), &call.dtype)) {
+    throw UsageError{"run: --dtype must be fp32, fp16 or bf16"};
+  }
   if (verbose) {
     std::printf("%s: q %s  k %s  v %s", variant.c_str(), cli::shape_str(q.shape).c_str(),
                 cli::shape_str(k.shape).c_str(), cli::shape_str(v.shape).c_str());
@@ -305,17 +312,29 @@ int cmd_run(int argc, char** argv) {
   std::string kernel;
   double seconds = 0;
   attngen_call_stats stats{};
-  if (!cli::run_call(call, &out, &out_shape, &kernel, &seconds, &err, &stats)) {
-    std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
-    return kExitFail;
+  const int64_t repeat = int_opt("--repeat", 1);
+  if (repeat < 1 || repeat > 100000) throw UsageError{"run: --repeat must be in 1..100000"};
+  std::vector<double> times;
+  for (int64_t r = 0; r < repeat; r++) {
+    if (!cli::run_call(call, &out, &out_shape, &kernel, &seconds, &err, &stats)) {
+      std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
+      return kExitFail;
+    }
+    times.push_back(seconds);
   }
+  std::sort(times.begin(), times.end());
   const std::string out_path = a.get("--out");
   if (!io::npy_save(out_path, io::DType::F32, out_shape, out.data(), &err)) {
     std::fprintf(stderr, "attngen run: %s\n", cli::sanitize(err, false).c_str());
     return kExitFail;
   }
   std::printf("kernel: %s\n", kernel.c_str());
-  std::printf("time: %.3f ms\n", seconds * 1e3);
+  if (repeat == 1) {
+    std::printf("time: %.3f ms\n", times[0] * 1e3);
+  } else {
+    std::printf("time: %.3f ms (median of %lld calls, min %.3f ms)\n", times[times.size() / 2] * 1e3,
+                static_cast<long long>(repeat), times[0] * 1e3);
+  }
   if (a.has("--stats")) {
     std::printf("peak scratch: %lld bytes (heap, all worker threads; %lld allocated in all, %d kernel call%s)\n",
                 static_cast<long long>(stats.peak_scratch_bytes), static_cast<long long>(stats.total_scratch_bytes),

@@ -50,7 +50,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld keys but q has %lld queries (without a cache, Nq == Nk)",
                     (long long)Nk, (long long)Nq);
     }
-    if (o.offset > 0 && Nk != o.offset + Nq) {
+    if (o.offset > 0 && Nk - Nq != o.offset) {  // not offset + Nq: offset may be near INT64_MAX
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld keys, expected offset + Nq = %lld + %lld", (long long)Nk,
                     (long long)o.offset, (long long)Nq);
     }
@@ -76,9 +76,36 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
         return s;
     }
 
-    const KernelEntry *e = attngen::select_kernel("dense", (int)D, (int)Nq, R > 0);
-    if (!e) return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense kernel was built for head dim %lld", (long long)D);
+    // Grouped-query decode step (one new token, H = g * Hkv heads): the g
+    // query heads sharing a K/V head become g queries of that head, and a
+    // "group" kernel reads each K/V row once per group instead of once per
+    // query head. Same math: every key is at or before the new token, so
+    // the g rows see the same keys (not with rotary or a static mask, whose
+    // positions would differ per row). Views only, nothing is copied.
+    const int64_t H = vq.shape[2], Hkv = vk.shape[2];
+    const KernelEntry *e = nullptr;
+    if (Nq == 1 && Hkv < H && R == 0 && !o.static_mask) {
+        e = attngen::select_group_kernel(vq.dtype, (int)D);
+        if (e) {
+            const int64_t g = H / Hkv;
+            for (View *t : {&vq, &vo}) {
+                t->shape[1] = g;
+                t->shape[2] = Hkv;
+                const int64_t sh = t->strides[2];
+                t->strides[1] = sh;
+                t->strides[2] = sh * g;
+            }
+        }
+    }
+    if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, (int)Nq, R > 0);
+    if (!e) {
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense %s kernel was built for head dim %lld%s",
+                         dtype_str(vq.dtype), (long long)D, R > 0 ? " with rotary" : "");
+    }
 
+    // Few queries (decode): the value scan would read the cache once more;
+    // the kernel masks instead.
+    const bool values_finite = Nq >= attngen::kDecodeMaxQueries && all_finite(vv);
     HBuf bq, bk, bv, bo, bkm, bsm, bfr;
     bq.init(vq);
     bk.init(vk);
@@ -95,7 +122,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     int rc = reinterpret_cast<attngen::DenseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bsm.buf, &bfr.buf,
                                                          diag_shift, static_cast<int32_t>(o.offset),
                                                          o.key_mask != nullptr, o.static_mask != nullptr,
-                                                         static_cast<int32_t>(R), &bo.buf);
+                                                         static_cast<int32_t>(R), values_finite, &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;
@@ -138,7 +165,11 @@ int64_t attngen_scratch_live_bytes(void) { return attngen::detail::live_scratch_
 int64_t attngen_scratch_peak_bytes(void) { return attngen::detail::peak_scratch_bytes(); }
 
 const char *attngen_status_string(attngen_status status) {
-    switch (status) {
+    // Switch on the stored integer: C callers may pass any int.
+    int32_t code;
+    static_assert(sizeof code == sizeof status, "attngen_status is not int-sized");
+    std::memcpy(&code, &status, sizeof code);
+    switch (code) {
     case ATTNGEN_OK: return "ok";
     case ATTNGEN_ERR_NULL_ARGUMENT: return "null argument";
     case ATTNGEN_ERR_SHAPE: return "shape mismatch";
@@ -163,9 +194,9 @@ const char *attngen_build_info(void) {
         s += attngen::cpu_level();
         s += ")\n";
         for (const KernelEntry &e : attngen::kernel_table()) {
-            s += "  " + e.name + "  variant=" + e.variant +
+            s += "  " + e.name + "  variant=" + e.variant + " dtype=" + dtype_str(e.dtype) +
                  " head_dim=" + (e.head_dim ? std::to_string(e.head_dim) : std::string("any")) +
-                 " bucket=" + (e.bucket == attngen::Bucket::Decode ? "decode" : "prefill") +
+                 " bucket=" + (e.bucket == attngen::Bucket::Decode ? "decode" : e.bucket == attngen::Bucket::Group ? "group" : "prefill") +
                  " rotary=" + (e.rotary ? "yes" : "no") + "  knobs: " + e.knobs + "  (" + e.source + ")\n";
         }
         return s;

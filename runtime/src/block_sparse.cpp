@@ -42,22 +42,32 @@ struct attngen_block_layout {
 
     bool kept(int64_t h, int64_t r, int64_t c) const { return layout[(h * nb + r) * nb + c] != 0; }
 
-    std::shared_ptr<const RowLists> lists_for(int granule) {
+    // The lists of a call on `tokens` tokens, or nullptr when they would
+    // exceed what one Halide buffer can index (2^31-1 entries). Only the
+    // query and key granules below `tokens` are listed (the kernels mask
+    // keys past N and have no query tiles past N), so a huge block over a
+    // few tokens does not ask for (block / granule)^2 entries; the cache
+    // keeps the lists of the longest call so far, which serve shorter ones.
+    std::shared_ptr<const RowLists> lists_for(int granule, int64_t tokens) {
+        const int64_t m = block / granule;
+        const int64_t need = std::min<int64_t>(nb * m, (tokens + granule - 1) / granule);
         std::lock_guard<std::mutex> lock(mu);
         auto it = lists.find(granule);
-        if (it != lists.end()) return it->second;
+        if (it != lists.end() && it->second->rows >= need) return it->second;
         auto l = std::make_shared<RowLists>();
-        const int64_t m = block / granule;
-        l->rows = static_cast<int32_t>(nb * m);
+        l->rows = static_cast<int32_t>(need);
         l->heads = static_cast<int32_t>(heads);
         int64_t max_count = 1;
         for (int64_t h = 0; h < heads; h++) {
-            for (int64_t br = 0; br < nb; br++) {
+            for (int64_t br = 0; br < nb && br * m < need; br++) {
                 int64_t n = 0;
-                for (int64_t bc = 0; bc < nb; bc++) n += kept(h, br, bc) ? m : 0;
+                for (int64_t bc = 0; bc < nb && bc * m < need; bc++) {
+                    n += kept(h, br, bc) ? std::min(m, need - bc * m) : 0;
+                }
                 max_count = std::max(max_count, n);
             }
         }
+        if (max_count * l->rows * heads > kMaxIndex) return nullptr;
         l->max_count = static_cast<int32_t>(max_count);
         l->cols.assign(static_cast<size_t>(max_count * l->rows * heads), 0);
         l->counts.assign(static_cast<size_t>(l->rows * heads), 0);
@@ -70,7 +80,7 @@ struct attngen_block_layout {
                     if (!kept(h, br, bc)) continue;
                     for (int64_t y = 0; y < m; y++) {
                         const int64_t gc = bc * m + y;
-                        if (causal && gc > gr) break;  // above the diagonal: never computed
+                        if (gc >= need || (causal && gc > gr)) break;  // past N / above the diagonal
                         row[n++] = static_cast<int32_t>(gc);
                     }
                 }
@@ -207,7 +217,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, key_mask ? &vkm : nullptr}))) return s;
 
     const KernelEntry *e = nullptr;
-    for (const KernelEntry *c : attngen::kernels_for("block_sparse", (int)D)) {
+    for (const KernelEntry *c : attngen::kernels_for("block_sparse", vq.dtype, (int)D)) {
         const int g = c->knob("kc", 0);
         if (g > 0 && L->block % g == 0) {
             e = c;
@@ -216,10 +226,15 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     }
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED,
-                         "no block_sparse kernel was built for head dim %lld with a granule dividing block %d",
-                         (long long)D, (int)L->block);
+                         "no block_sparse %s kernel was built for head dim %lld with a granule dividing block %d",
+                         dtype_str(vq.dtype), (long long)D, (int)L->block);
     }
-    std::shared_ptr<const RowLists> lists = L->lists_for(e->knob("kc", 16));
+    std::shared_ptr<const RowLists> lists = L->lists_for(e->knob("kc", 16), N);
+    if (!lists) {
+        return set_error(ATTNGEN_ERR_TOO_LARGE,
+                         "layout: the per-row block lists of %lld tokens in blocks of %d exceed 2^31-1 entries",
+                         (long long)N, (int)L->block);
+    }
 
     HBuf bq, bk, bv, bo, bkm, bem, bcols, bcounts;
     bq.init(vq);
@@ -243,7 +258,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     CallContext ctx;
     int rc = reinterpret_cast<attngen::BlockSparseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bem.buf,
                                                              &bcols.buf, &bcounts.buf, diag_shift,
-                                                             key_mask != nullptr, use_elem, &bo.buf);
+                                                             key_mask != nullptr, use_elem, all_finite(vv), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;

@@ -37,7 +37,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
     const int spec_dim = D == Dv ? static_cast<int>(D) : -1;
     const KernelEntry *e = nullptr;
     const int64_t want = std::max(o.kv_chunk_size, o.kv_chunk_size_min);
-    for (const KernelEntry *c : attngen::kernels_for("chunked", spec_dim)) {
+    for (const KernelEntry *c : attngen::kernels_for("chunked", vq.dtype, spec_dim)) {
         if (c->head_dim != 0 && c->head_dim != spec_dim) continue;
         if (!e) {
             e = c;
@@ -47,23 +47,29 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
         if (c->head_dim != e->head_dim) break;  // exact head dims first
         if (std::llabs(c->knob("kc", 0) - want) < std::llabs(e->knob("kc", 0) - want)) e = c;
     }
-    if (!e) return set_error(ATTNGEN_ERR_UNSUPPORTED, "no chunked kernel was built for head dim %lld", (long long)D);
+    if (!e) {
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no chunked %s kernel was built for head dim %lld",
+                         dtype_str(vq.dtype), (long long)D);
+    }
 
     // Query chunks: one kernel call each, on views of q and out.
     const int64_t qc = o.query_chunk_size > 0 ? o.query_chunk_size : kDefaultQueryChunk;
+    // Few queries: the value scan would cost as much as the kernel.
+    const bool finite = Nq >= attngen::kDecodeMaxQueries && all_finite(vv);
     CallContext ctx;
     for (int64_t q0 = 0; q0 < Nq; q0 += qc) {
         View cq = vq, co = vo;
         const int64_t len = std::min(qc, Nq - q0);
-        cq.data = static_cast<float *>(vq.data) + q0 * vq.strides[1];
-        co.data = static_cast<float *>(vo.data) + q0 * vo.strides[1];
+        const int64_t elem = static_cast<int64_t>(dtype_bytes(vq.dtype));
+        cq.data = static_cast<char *>(vq.data) + q0 * vq.strides[1] * elem;
+        co.data = static_cast<char *>(vo.data) + q0 * vo.strides[1] * elem;
         cq.shape[1] = co.shape[1] = len;
         HBuf bq, bk, bv, bo;
         bq.init(cq);
         bk.init(vk);
         bv.init(vv);
         bo.init(co);
-        int rc = reinterpret_cast<attngen::ChunkedFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bo.buf);
+        int rc = reinterpret_cast<attngen::ChunkedFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, finite, &bo.buf);
         if ((s = finish_kernel(e, rc, &ctx))) return s;
     }
     publish_stats(ctx);

@@ -5,16 +5,30 @@
 
 #include "kernel_headers.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace attngen {
 
 namespace {
 
-Bucket bucket_of(const char *s) { return std::strcmp(s, "decode") == 0 ? Bucket::Decode : Bucket::Prefill; }
+Bucket bucket_of(const char *s) {
+    if (std::strcmp(s, "decode") == 0) return Bucket::Decode;
+    if (std::strcmp(s, "group") == 0) return Bucket::Group;
+    return Bucket::Prefill;
+}
+attngen_dtype dtype_of(const char *s) {
+    if (std::strcmp(s, "f16") == 0) return ATTNGEN_F16;
+    if (std::strcmp(s, "bf16") == 0) return ATTNGEN_BF16;
+    return ATTNGEN_F32;
+}
 
 std::vector<KernelEntry> build_table() {
     std::vector<KernelEntry> t;
-#define ATTNGEN_KERNEL(variant, name, head_dim, bucket, rotary, knobs, source) \
-    t.push_back(KernelEntry{#variant, #name, head_dim, bucket_of(#bucket), rotary != 0, knobs, source, (void *)&name});
+#define ATTNGEN_KERNEL(variant, name, dtype, head_dim, bucket, rotary, knobs, source) \
+    t.push_back(KernelEntry{#variant, #name, dtype_of(#dtype), head_dim, bucket_of(#bucket), rotary != 0, knobs, \
+                            source, (void *)&name});
 #include "kernels.inc"
 #undef ATTNGEN_KERNEL
     return t;
@@ -27,12 +41,14 @@ const std::vector<KernelEntry> &kernel_table() {
     return table;
 }
 
-const KernelEntry *select_kernel(const std::string &variant, int head_dim, int num_queries, bool rotary) {
+namespace {
+const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
+                                bool rotary) {
     const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
     const KernelEntry *generic = nullptr;
     const KernelEntry *other_bucket = nullptr;
     for (const KernelEntry &e : kernel_table()) {
-        if (e.variant != variant || e.rotary != rotary) continue;
+        if (e.variant != variant || e.dtype != dtype || e.rotary != rotary) continue;
         if (e.head_dim != head_dim && e.head_dim != 0) continue;
         if (e.bucket != want) {
             if (!other_bucket || e.head_dim == head_dim) other_bucket = &e;
@@ -42,6 +58,15 @@ const KernelEntry *select_kernel(const std::string &variant, int head_dim, int n
         generic = &e;
     }
     return generic ? generic : other_bucket;
+}
+}  // namespace
+
+const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
+                                 bool rotary) {
+    if (const KernelEntry *e = select_exact(variant, dtype, head_dim, num_queries, rotary)) return e;
+    // A fused-rotary kernel with rotary_dim = 0 computes the plain variant.
+    if (!rotary) return select_exact(variant, dtype, head_dim, num_queries, true);
+    return nullptr;
 }
 
 int KernelEntry::knob(const char *key, int def) const {
@@ -54,16 +79,34 @@ int KernelEntry::knob(const char *key, int def) const {
     return def;
 }
 
-std::vector<const KernelEntry *> kernels_for(const std::string &variant, int head_dim) {
+const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim) {
+    const KernelEntry *generic = nullptr;
+    for (const KernelEntry &e : kernel_table()) {
+        if (e.variant != "dense" || e.dtype != dtype || e.rotary || e.bucket != Bucket::Group) continue;
+        if (e.head_dim == head_dim) return &e;
+        if (e.head_dim == 0) generic = &e;
+    }
+    return generic;
+}
+
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim) {
     std::vector<const KernelEntry *> exact, generic;
     for (const KernelEntry &e : kernel_table()) {
-        if (e.variant != variant) continue;
+        if (e.variant != variant || e.dtype != dtype) continue;
         if (e.head_dim == head_dim) exact.push_back(&e);
         else if (e.head_dim == 0) generic.push_back(&e);
     }
     exact.insert(exact.end(), generic.begin(), generic.end());
     return exact;
 }
+
+#if defined(__x86_64__)
+// F16C from CPUID leaf 1 (clang's __builtin_cpu_supports does not know "f16c").
+bool has_f16c() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
 
 const char *cpu_level() {
 #if defined(__x86_64__)
@@ -74,7 +117,7 @@ const char *cpu_level() {
             __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
             return "avx512";
         }
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) {
             return "avx2";
         }
         if (__builtin_cpu_supports("sse4.1")) return "sse41";

@@ -8,33 +8,39 @@
 #include <string>
 #include <vector>
 
+#include "attngen/attngen.h"
+
 struct halide_buffer_t;
 
 namespace attngen {
 
-enum class Bucket { Prefill, Decode };
+// Prefill; Decode (fewer than kDecodeMaxQueries queries); Group (dense
+// decode step of grouped-query attention, the heads of a group folded into
+// queries of one K/V head).
+enum class Bucket { Prefill, Decode, Group };
 
 // Kernel signatures (generated with Halide's user_context feature: the
 // first argument is the runtime's per-call context).
 using DenseFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
                         halide_buffer_t *key_mask, halide_buffer_t *static_mask, halide_buffer_t *freqs,
                         int32_t diag_shift, int32_t offset, bool use_key_mask, bool use_static_mask,
-                        int32_t rotary_dim, halide_buffer_t *out);
+                        int32_t rotary_dim, bool values_finite, halide_buffer_t *out);
 using SparseSeqFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
                             halide_buffer_t *key_mask, halide_buffer_t *freqs, int32_t text_len,
                             int32_t image_size, int32_t kernel_size, int32_t dilation, int32_t text_chunks,
                             int32_t image_chunks, int32_t first_image_tile, bool use_key_mask,
-                            int32_t rotary_dim, halide_buffer_t *out);
+                            int32_t rotary_dim, bool values_finite, halide_buffer_t *out);
 using BlockSparseFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
                               halide_buffer_t *key_mask, halide_buffer_t *elem_mask, halide_buffer_t *cols,
                               halide_buffer_t *counts, int32_t diag_shift, bool use_key_mask, bool use_elem_mask,
-                              halide_buffer_t *out);
+                              bool values_finite, halide_buffer_t *out);
 using ChunkedFn = int (*)(void *uc, halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
-                          halide_buffer_t *out);
+                          bool values_finite, halide_buffer_t *out);
 
 struct KernelEntry {
     std::string variant;
     std::string name;
+    attngen_dtype dtype;  // storage type of q, k, v and out
     int head_dim;  // 0 = generic
     Bucket bucket;
     bool rotary;
@@ -51,10 +57,16 @@ constexpr int kDecodeMaxQueries = 8;
 
 const std::vector<KernelEntry> &kernel_table();
 
-// The best entry for a call, or nullptr. Exact head dim first, then generic.
-const KernelEntry *select_kernel(const std::string &variant, int head_dim, int num_queries, bool rotary);
-// Every entry of a variant with this head dim (exact first, then generic).
-std::vector<const KernelEntry *> kernels_for(const std::string &variant, int head_dim);
+// The best entry for a call, or nullptr. Exact head dim first, then generic;
+// a call without rotary may take a fused-rotary kernel (rotary_dim = 0).
+const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
+                                 bool rotary);
+// The dense Group-bucket kernel for a head dim (exact, else generic), or
+// nullptr when none was built.
+const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim);
+// Every entry of a variant and storage type with this head dim (exact
+// first, then generic).
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim);
 
 // "avx512", "avx2", "sse41" or "baseline": the level the multi-target
 // libraries dispatch to on this CPU (same order as ATTNGEN_CPU_TARGETS).

@@ -18,8 +18,12 @@ thread_local attngen_call_stats t_stats{};
 void halide_error_handler(void *uc, const char *msg) {
     auto *ctx = static_cast<CallContext *>(const_cast<void *>(uc));
     if (!ctx) return;
-    std::lock_guard<std::mutex> lock(ctx->mu);
-    if (ctx->error.size() < 4096) ctx->error += msg ? msg : "unknown Halide error";
+    tsan_acquire(ctx);
+    {
+        std::lock_guard<std::mutex> lock(ctx->mu);
+        if (ctx->error.size() < 4096) ctx->error += msg ? msg : "unknown Halide error";
+    }
+    tsan_release(ctx);
 }
 
 // Counting allocator. Every block carries a header with its size, so free
@@ -37,6 +41,8 @@ void bump_peak(std::atomic<int64_t> &peak, int64_t now) {
 
 void *counting_malloc(void *uc, size_t size) {
     if (size > (size_t(1) << 62)) return nullptr;
+    const void *sync = uc ? uc : &g_live;  // see tsan_release in internal.h
+    tsan_acquire(sync);
     const size_t total = ((size + kAlign - 1) / kAlign) * kAlign + 2 * kAlign;
     void *raw = std::aligned_alloc(kAlign, total);
     if (!raw) return nullptr;
@@ -48,17 +54,21 @@ void *counting_malloc(void *uc, size_t size) {
         bump_peak(ctx->peak, ctx->live.fetch_add(n, std::memory_order_relaxed) + n);
         ctx->total.fetch_add(n, std::memory_order_relaxed);
     }
+    tsan_release(sync);
     return base + kAlign;
 }
 
 void counting_free(void *uc, void *ptr) {
     if (!ptr) return;
+    const void *sync = uc ? uc : &g_live;
+    tsan_acquire(sync);
     unsigned char *base = static_cast<unsigned char *>(ptr) - kAlign;
     size_t size;
     std::memcpy(&size, base, sizeof size);
     const int64_t n = static_cast<int64_t>(size);
     g_live.fetch_sub(n, std::memory_order_relaxed);
     if (auto *ctx = static_cast<CallContext *>(uc)) ctx->live.fetch_sub(n, std::memory_order_relaxed);
+    tsan_release(sync);
     std::free(base);
 }
 
@@ -74,6 +84,7 @@ void install_halide_hooks() {
 }
 
 attngen_status finish_kernel(const KernelEntry *e, int rc, CallContext *ctx) {
+    tsan_acquire(ctx);  // the kernel's tasks are done
     ctx->calls.fetch_add(1);
     if (rc != 0) {
         std::string msg;
@@ -108,7 +119,14 @@ void View::byte_range(uintptr_t *lo, uintptr_t *hi) const {
 
 void HBuf::init(const View &v) {
     buf.host = static_cast<uint8_t *>(v.data);
-    buf.type = v.dtype == ATTNGEN_U8 ? halide_type_t(halide_type_uint, 8) : halide_type_t(halide_type_float, 32);
+    switch (v.dtype) {
+    case ATTNGEN_U8: buf.type = halide_type_t(halide_type_uint, 8); break;
+    case ATTNGEN_F16: buf.type = halide_type_t(halide_type_float, 16); break;
+    // The kernels declare bf16 buffers as uint16 bit patterns (see
+    // generators/attention_common.h, load_storage).
+    case ATTNGEN_BF16: buf.type = halide_type_t(halide_type_uint, 16); break;
+    default: buf.type = halide_type_t(halide_type_float, 32); break;
+    }
     buf.dimensions = v.ndim;
     buf.dim = dims;
     for (int i = 0; i < v.ndim; i++) {
@@ -140,6 +158,39 @@ void HBuf::placeholder(void *storage, halide_type_t type, int ndim) {
     for (int i = 0; i < ndim; i++) dims[i] = halide_dimension_t{0, 1, 1, 0};
 }
 
+namespace {
+// Rows of n elements: is any exponent field all ones (inf or NaN)?
+template<typename T>
+bool row_finite(const T *p, int64_t n, T exp_mask) {
+    T bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= static_cast<T>(((p[i] & exp_mask) == exp_mask) ? 1 : 0);
+    return bad == 0;
+}
+}  // namespace
+
+bool all_finite(const View &v) {
+    const size_t elem = dtype_bytes(v.dtype);
+    const int64_t n = v.shape[3];
+    for (int64_t a = 0; a < v.shape[0]; a++) {
+        for (int64_t b = 0; b < v.shape[1]; b++) {
+            for (int64_t c = 0; c < v.shape[2]; c++) {
+                const char *row = static_cast<const char *>(v.data) +
+                                  (a * v.strides[0] + b * v.strides[1] + c * v.strides[2]) * int64_t(elem);
+                bool ok;
+                if (v.dtype == ATTNGEN_F32) {
+                    ok = row_finite(reinterpret_cast<const uint32_t *>(row), n, uint32_t(0x7f800000u));
+                } else if (v.dtype == ATTNGEN_F16) {
+                    ok = row_finite(reinterpret_cast<const uint16_t *>(row), n, uint16_t(0x7c00u));
+                } else {
+                    ok = row_finite(reinterpret_cast<const uint16_t *>(row), n, uint16_t(0x7f80u));
+                }
+                if (!ok) return false;
+            }
+        }
+    }
+    return true;
+}
+
 const char *dtype_str(attngen_dtype t) {
     switch (t) {
     case ATTNGEN_F32: return "f32";
@@ -159,8 +210,18 @@ attngen_status check_tensor(const char *name, const attngen_tensor *t, attngen_d
                             bool unit_inner, bool written, View *v) {
     if (!t) return set_error(ATTNGEN_ERR_NULL_ARGUMENT, "%s: tensor is NULL", name);
     if (!t->data) return set_error(ATTNGEN_ERR_NULL_ARGUMENT, "%s: data pointer is NULL", name);
-    if (t->dtype != dtype) {
-        return set_error(ATTNGEN_ERR_DTYPE, "%s: dtype %s, expected %s", name, dtype_str(t->dtype), dtype_str(dtype));
+    // Read as an integer: a C caller may store any int in the enum field,
+    // and loading such a value as the enum is undefined behaviour.
+    int32_t raw_dtype;
+    static_assert(sizeof raw_dtype == sizeof t->dtype, "attngen_dtype is not int-sized");
+    std::memcpy(&raw_dtype, &t->dtype, sizeof raw_dtype);
+    if (raw_dtype != static_cast<int32_t>(dtype)) {
+        if (raw_dtype < ATTNGEN_F32 || raw_dtype > ATTNGEN_U8) {
+            return set_error(ATTNGEN_ERR_DTYPE, "%s: dtype %d is not an attngen_dtype, expected %s", name,
+                             (int)raw_dtype, dtype_str(dtype));
+        }
+        return set_error(ATTNGEN_ERR_DTYPE, "%s: dtype %s, expected %s", name,
+                         dtype_str(static_cast<attngen_dtype>(raw_dtype)), dtype_str(dtype));
     }
     if (t->ndim != ndim) return set_error(ATTNGEN_ERR_SHAPE, "%s: rank %d, expected %d", name, (int)t->ndim, ndim);
     v->name = name;
@@ -215,6 +276,20 @@ attngen_status check_tensor(const char *name, const attngen_tensor *t, attngen_d
                         "%s: spans more than 2^31-1 elements; split the batch into smaller calls", name);
         }
     }
+    // Halide also refuses a buffer whose size x stride in any dimension, or
+    // whose element count (larger than the span for overlapping input
+    // views), exceeds 2^31-1.
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (v->shape[i] * v->strides[i] > kMaxIndex) {
+            return set_error(ATTNGEN_ERR_TOO_LARGE, "%s: dimension %d of size %lld x stride %lld exceeds 2^31-1 elements",
+                             name, i, (long long)v->shape[i], (long long)v->strides[i]);
+        }
+        numel *= v->shape[i];
+        if (numel > kMaxIndex) {
+            return set_error(ATTNGEN_ERR_TOO_LARGE, "%s: more than 2^31-1 elements (overlapping view)", name);
+        }
+    }
     if (written) {
         // Sorted by stride, each dimension must step past the whole extent
         // of the smaller ones, or two elements share an address.
@@ -256,10 +331,17 @@ attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const
                          const attngen_tensor *out, bool allow_dv, View *q_view, View *k_view, View *v_view,
                          View *out_view) {
     attngen_status s;
-    if ((s = check_tensor("q", q, ATTNGEN_F32, 4, true, false, q_view))) return s;
-    if ((s = check_tensor("k", k, ATTNGEN_F32, 4, true, false, k_view))) return s;
-    if ((s = check_tensor("v", v, ATTNGEN_F32, 4, true, false, v_view))) return s;
-    if ((s = check_tensor("out", out, ATTNGEN_F32, 4, true, true, out_view))) return s;
+    // The storage type is q's (f32, f16 or bf16); k, v and out must match it.
+    attngen_dtype dtype = ATTNGEN_F32;
+    if (q) {
+        int32_t raw;
+        std::memcpy(&raw, &q->dtype, sizeof raw);
+        if (raw == ATTNGEN_F16 || raw == ATTNGEN_BF16) dtype = static_cast<attngen_dtype>(raw);
+    }
+    if ((s = check_tensor("q", q, dtype, 4, true, false, q_view))) return s;
+    if ((s = check_tensor("k", k, dtype, 4, true, false, k_view))) return s;
+    if ((s = check_tensor("v", v, dtype, 4, true, false, v_view))) return s;
+    if ((s = check_tensor("out", out, dtype, 4, true, true, out_view))) return s;
     const View &vq = *q_view, &vk = *k_view, &vv = *v_view, &vo = *out_view;
     const int64_t B = vq.shape[0], Nq = vq.shape[1], H = vq.shape[2], D = vq.shape[3];
     const int64_t Nk = vk.shape[1], Hkv = vk.shape[2], Dv = vv.shape[3];
@@ -304,6 +386,10 @@ attngen_status check_freqs(const attngen_tensor *freqs, int64_t head_dim, int64_
     if (r % 2 != 0 || r > head_dim) {
         return set_error(ATTNGEN_ERR_SHAPE, "freqs: rotary dim %lld must be even and at most the head dim %lld",
                          (long long)r, (long long)head_dim);
+    }
+    if (r > kMaxRotaryDim) {  // the generators' rotary_dim range
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "freqs: rotary dim %lld exceeds the kernels' limit of %lld",
+                         (long long)r, (long long)kMaxRotaryDim);
     }
     if (view->shape[0] < positions) {
         return set_error(ATTNGEN_ERR_SHAPE, "freqs: %lld positions, need at least %s = %lld",

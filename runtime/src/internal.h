@@ -18,9 +18,38 @@
 namespace attngen::detail {
 
 constexpr int64_t kMaxIndex = (int64_t(1) << 31) - 1;
+// Ranges of the kernels' scalar inputs (generators/): beyond them a kernel
+// refuses the call, so the runtime refuses it first, by name.
+constexpr int64_t kMaxRotaryDim = 1024;       // rotary_dim
+constexpr int64_t kMaxShift = int64_t(1) << 30;  // text_len (dense: Nk + Nq <= 2^31-1 bounds the rest)
+constexpr int64_t kMaxImageSize = 1 << 15;    // image_size, kernel_size, dilation
 
 const char *dtype_str(attngen_dtype t);
 size_t dtype_bytes(attngen_dtype t);
+
+// ThreadSanitizer builds: Halide's runtime is not instrumented, so TSan
+// cannot see how its thread pool hands a call's tasks to the workers and
+// back. tsan_release(p) / tsan_acquire(p) state those edges on the call's
+// context: what the caller did before the kernel happens before the
+// workers' callbacks, which happen before the kernel returns. No-ops in
+// every other build.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ATTNGEN_TSAN_ANNOTATIONS 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ATTNGEN_TSAN_ANNOTATIONS 1
+#endif
+#ifdef ATTNGEN_TSAN_ANNOTATIONS
+extern "C" void __tsan_acquire(void *addr);
+extern "C" void __tsan_release(void *addr);
+inline void tsan_acquire(const void *p) { __tsan_acquire(const_cast<void *>(p)); }
+inline void tsan_release(const void *p) { __tsan_release(const_cast<void *>(p)); }
+#else
+inline void tsan_acquire(const void *) {}
+inline void tsan_release(const void *) {}
+#endif
 
 // A validated tensor: shape and element strides, outermost first (as given).
 struct View {
@@ -63,6 +92,8 @@ struct CallContext {
     std::atomic<int32_t> calls{0};
     std::mutex mu;
     std::string error;
+
+    CallContext() { tsan_release(this); }  // constructed right before the kernel call
 };
 
 // Installs the error handler and the counting allocator (once).
@@ -101,6 +132,12 @@ attngen_status guarded(Body body) {
 // allow_dv. Fills the four views.
 attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
                          const attngen_tensor *out, bool allow_dv, View *vq, View *vk, View *vv, View *vo);
+
+// True when every element of a 4-D f32/f16/bf16 view (unit stride innermost)
+// is finite: the kernels then skip masking invisible value rows in P@V. One
+// pass over the view, next to the kernels' O(N^2) work (callers skip it for
+// decode-sized calls, whose kernels read V once anyway).
+bool all_finite(const View &v);
 
 // An optional rotary table freqs (Nf, R) f32: R even and <= head_dim, Nf >=
 // positions (named `positions_name` in the message). Sets *R (0 when freqs

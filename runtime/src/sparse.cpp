@@ -26,14 +26,19 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (self-attention: they must agree)",
                          (long long)vk.shape[1], (long long)n);
     }
-    if (o.image_size < 1 || o.image_size > 46340) {
-        return set_error(ATTNGEN_ERR_OPTION, "image_size: %lld is outside 1..46340", (long long)o.image_size);
+    if (o.image_size < 1 || o.image_size > kMaxImageSize) {  // the kernels' image_size range
+        return set_error(ATTNGEN_ERR_OPTION, "image_size: %lld is outside 1..%lld", (long long)o.image_size,
+                         (long long)kMaxImageSize);
     }
     const int64_t G = o.image_size, cells = G * G;
     if (o.seq_len < 1 || o.seq_len > kMaxIndex) {
         return set_error(ATTNGEN_ERR_OPTION, "seq_len: %lld is outside 1..2^31-1", (long long)o.seq_len);
     }
     const int64_t text_len = o.seq_len + 1 - cells;
+    if (text_len > kMaxShift) {  // the kernels' text_len range
+        return set_error(ATTNGEN_ERR_TOO_LARGE, "seq_len: %lld gives text_len %lld, beyond the kernels' limit of 2^30",
+                         (long long)o.seq_len, (long long)text_len);
+    }
     if (text_len < 1) {
         return set_error(ATTNGEN_ERR_OPTION,
                          "seq_len: %lld leaves text_len = seq_len + 1 - image_size^2 = %lld (must be >= 1)",
@@ -55,7 +60,9 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
         // count stays small for huge kernel sizes).
         const int64_t reach = (G - 1) / o.dilation + 1;
         kernel_size = static_cast<int32_t>(std::min<int64_t>(o.kernel_size, reach));
-        dilation = o.dilation;
+        // A dilation past the grid keeps only the query's own cell (reach 1),
+        // like any other such dilation: clamp it into the kernels' range.
+        dilation = static_cast<int32_t>(std::min<int64_t>(o.dilation, std::max<int64_t>(G - 1, 1)));
         variant = "sparse_conv";
     } else {
         if (o.axis != 0 && o.axis != 1) {
@@ -75,8 +82,11 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     if ((s = check_freqs(o.freqs, D, n, "n", &vfr, &R))) return s;
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.freqs ? &vfr : nullptr}))) return s;
 
-    const KernelEntry *e = attngen::select_kernel(variant, (int)D, (int)n, R > 0);
-    if (!e) return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s kernel was built for head dim %lld", variant, (long long)D);
+    const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, (int)n, R > 0);
+    if (!e) {
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s %s kernel was built for head dim %lld", variant,
+                         dtype_str(vq.dtype), (long long)D);
+    }
 
     HBuf bq, bk, bv, bo, bkm, bfr;
     bq.init(vq);
@@ -97,7 +107,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     int rc = reinterpret_cast<attngen::SparseSeqFn>(e->fn)(
         &ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bfr.buf, static_cast<int32_t>(text_len),
         static_cast<int32_t>(G), kernel_size, dilation, text_chunks, image_chunks, first_image_tile,
-        o.key_mask != nullptr, static_cast<int32_t>(R), &bo.buf);
+        o.key_mask != nullptr, static_cast<int32_t>(R), all_finite(vv), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;

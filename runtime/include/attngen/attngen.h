@@ -68,6 +68,19 @@ typedef struct attngen_tensor {
 /* Contiguous row-major view helper. */
 attngen_tensor attngen_tensor_make(void *data, attngen_dtype dtype, int32_t ndim, const int64_t *shape);
 
+/* Storage types. q, k, v and out of one call share one storage type: f32,
+ * f16 (IEEE binary16) or bf16 (the upper 16 bits of an IEEE binary32);
+ * kernels accumulate in f32 and round the output to nearest even. Mixed
+ * types are refused (ATTNGEN_ERR_DTYPE); masks are u8 and rotary tables f32
+ * whatever the storage type.
+ * attngen_convert converts `count` elements between f32, f16 and bf16
+ * (round to nearest even; NaN stays NaN, overflow gives infinity); src and
+ * dst must not overlap unless they are the same pointer with the same
+ * element size. Returns ATTNGEN_ERR_NULL_ARGUMENT, ATTNGEN_ERR_DTYPE (u8 or
+ * an unknown type) or ATTNGEN_ERR_OPTION (count < 0). */
+attngen_status attngen_convert(const void *src, attngen_dtype src_type, void *dst, attngen_dtype dst_type,
+                               int64_t count);
+
 /* Dense attention (SPEC.md section 1).
  *   q (B, Nq, H, D); k, v (B, Nk, Hkv, D) with H % Hkv == 0; out (B, Nq, H, D).
  *   Without a cache (offset == 0): Nq == Nk.
@@ -97,7 +110,7 @@ attngen_status attngen_dense(const attngen_tensor *q, const attngen_tensor *k, c
 /* DALL-E sparse attention (SPEC.md sections 2 and 3).
  *   The sequence is text_len = seq_len + 1 - image_size^2 text tokens, then
  *   an image_size x image_size image grid in raster order. q, k, v, out are
- *   (B, n, H, D) with n <= seq_len tokens (K/V heads may not be grouped).
+ *   (B, n, H, D) with n <= seq_len tokens; k, v may have Hkv heads (H % Hkv == 0).
  *   Text query i attends causally to text keys 0..i (no key mask). Image
  *   query (r, c) attends to the text keys that key_mask keeps, plus
  *     sparse_conv:  keys (r - a*dilation, c - e*dilation), a, e in
