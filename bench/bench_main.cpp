@@ -321,6 +321,13 @@ std::string fmt(const char* f, double x) {
 // ---- Impls ------------------------------------------------------------------------
 
 struct Impl {
+  using AppliesFn = std::function<bool(const Variant&, const Workload&)>;
+  using UnsupportedFn = std::function<std::string(const Variant&, const Workload&)>;
+  using RunFn = std::function<std::string(const Variant&, DataSet&, int c, float* out)>;
+  using LabelFn = std::function<std::string(const Variant&, DataSet&)>;
+  Impl(std::string n, AppliesFn a, UnsupportedFn u, RunFn r, LabelFn l = {})
+      : name(std::move(n)), applies(std::move(a)), unsupported(std::move(u)), run(std::move(r)), label(std::move(l)) {}
+
   std::string name;
   // Registered for this (variant, workload)?
   std::function<bool(const Variant&, const Workload&)> applies;
