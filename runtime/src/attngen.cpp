@@ -103,9 +103,6 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
                          dtype_str(vq.dtype), (long long)D, R > 0 ? " with rotary" : "");
     }
 
-    // Few queries (decode): the value scan would read the cache once more;
-    // the kernel masks instead.
-    const bool values_finite = Nq >= attngen::kDecodeMaxQueries && all_finite(vv);
     HBuf bq, bk, bv, bo, bkm, bsm, bfr;
     bq.init(vq);
     bk.init(vk);
@@ -122,7 +119,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     int rc = reinterpret_cast<attngen::DenseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bsm.buf, &bfr.buf,
                                                          diag_shift, static_cast<int32_t>(o.offset),
                                                          o.key_mask != nullptr, o.static_mask != nullptr,
-                                                         static_cast<int32_t>(R), values_finite, &bo.buf);
+                                                         static_cast<int32_t>(R), values_finite(vv, Nq), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;

@@ -258,7 +258,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     CallContext ctx;
     int rc = reinterpret_cast<attngen::BlockSparseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bem.buf,
                                                              &bcols.buf, &bcounts.buf, diag_shift,
-                                                             key_mask != nullptr, use_elem, all_finite(vv), &bo.buf);
+                                                             key_mask != nullptr, use_elem, values_finite(vv, N), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;

@@ -54,8 +54,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
 
     // Query chunks: one kernel call each, on views of q and out.
     const int64_t qc = o.query_chunk_size > 0 ? o.query_chunk_size : kDefaultQueryChunk;
-    // Few queries: the value scan would cost as much as the kernel.
-    const bool finite = Nq >= attngen::kDecodeMaxQueries && all_finite(vv);
+    const bool finite = values_finite(vv, Nq);
     CallContext ctx;
     for (int64_t q0 = 0; q0 < Nq; q0 += qc) {
         View cq = vq, co = vo;

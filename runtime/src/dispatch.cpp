@@ -42,9 +42,10 @@ const std::vector<KernelEntry> &kernel_table() {
 }
 
 namespace {
-const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
-                                bool rotary) {
-    const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
+// The entry of a variant, storage type, bucket and rotary flag: exact head
+// dim first, then generic; optionally any other bucket when none was built.
+const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype, int head_dim, Bucket want,
+                                bool rotary, bool other_bucket_ok) {
     const KernelEntry *generic = nullptr;
     const KernelEntry *other_bucket = nullptr;
     for (const KernelEntry &e : kernel_table()) {
@@ -57,15 +58,16 @@ const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype,
         if (e.head_dim == head_dim) return &e;
         generic = &e;
     }
-    return generic ? generic : other_bucket;
+    return generic ? generic : (other_bucket_ok ? other_bucket : nullptr);
 }
 }  // namespace
 
 const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
                                  bool rotary) {
-    if (const KernelEntry *e = select_exact(variant, dtype, head_dim, num_queries, rotary)) return e;
+    const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
+    if (const KernelEntry *e = select_exact(variant, dtype, head_dim, want, rotary, true)) return e;
     // A fused-rotary kernel with rotary_dim = 0 computes the plain variant.
-    if (!rotary) return select_exact(variant, dtype, head_dim, num_queries, true);
+    if (!rotary) return select_exact(variant, dtype, head_dim, want, true, true);
     return nullptr;
 }
 
@@ -80,13 +82,7 @@ int KernelEntry::knob(const char *key, int def) const {
 }
 
 const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim) {
-    const KernelEntry *generic = nullptr;
-    for (const KernelEntry &e : kernel_table()) {
-        if (e.variant != "dense" || e.dtype != dtype || e.rotary || e.bucket != Bucket::Group) continue;
-        if (e.head_dim == head_dim) return &e;
-        if (e.head_dim == 0) generic = &e;
-    }
-    return generic;
+    return select_exact("dense", dtype, head_dim, Bucket::Group, false, false);
 }
 
 std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim) {

@@ -1,6 +1,8 @@
 // Internals shared by the runtime's entry points (internal.h).
 #include "internal.h"
 
+#include "dispatch.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -168,7 +170,8 @@ bool row_finite(const T *p, int64_t n, T exp_mask) {
 }
 }  // namespace
 
-bool all_finite(const View &v) {
+bool values_finite(const View &v, int64_t num_queries) {
+    if (num_queries < attngen::kDecodeMaxQueries) return false;
     const size_t elem = dtype_bytes(v.dtype);
     const int64_t n = v.shape[3];
     for (int64_t a = 0; a < v.shape[0]; a++) {

@@ -133,11 +133,13 @@ attngen_status guarded(Body body) {
 attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const attngen_tensor *v,
                          const attngen_tensor *out, bool allow_dv, View *vq, View *vk, View *vv, View *vo);
 
-// True when every element of a 4-D f32/f16/bf16 view (unit stride innermost)
-// is finite: the kernels then skip masking invisible value rows in P@V. One
-// pass over the view, next to the kernels' O(N^2) work (callers skip it for
-// decode-sized calls, whose kernels read V once anyway).
-bool all_finite(const View &v);
+// The kernels' values_finite input: true when every element of the 4-D
+// f32/f16/bf16 view v (unit stride innermost) is finite, so they may skip
+// masking invisible value rows in P@V. One pass over v, next to the
+// kernels' O(Nq * Nk) work; below kDecodeMaxQueries queries the scan would
+// cost as much as the kernel (which reads V once), so it is skipped and
+// the answer is false (the kernel masks).
+bool values_finite(const View &v, int64_t num_queries);
 
 // An optional rotary table freqs (Nf, R) f32: R even and <= head_dim, Nf >=
 // positions (named `positions_name` in the message). Sets *R (0 when freqs

@@ -107,7 +107,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     int rc = reinterpret_cast<attngen::SparseSeqFn>(e->fn)(
         &ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bfr.buf, static_cast<int32_t>(text_len),
         static_cast<int32_t>(G), kernel_size, dilation, text_chunks, image_chunks, first_image_tile,
-        o.key_mask != nullptr, static_cast<int32_t>(R), all_finite(vv), &bo.buf);
+        o.key_mask != nullptr, static_cast<int32_t>(R), values_finite(vv, n), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;
