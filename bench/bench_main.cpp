@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "autosched.h"
+#include "untuned.h"
 #include "baselines.h"
 
 namespace {
@@ -518,6 +519,27 @@ std::vector<Impl> make_impls() {
                    [](const Variant& var, DataSet& d) {
                      return "oneDNN " + dnnl_materialized_impl(materialized_args(var, d, 0, d.outp(0)));
                    }});
+
+  // Hand-default dense kernels (issue 5's `untuned` bar: attngen, built from
+  // the tuning database, against the same kernels with the hand defaults).
+  impls.push_back(
+      {"untuned", [](const Variant& var, const Workload& w) {
+         return var.kind == Kind::Dense && untuned_kernel(w.D, w.Nq) != nullptr; },
+       [](const Variant&, const Workload&) {
+         return cpu_supports_autosched_target() ? std::string()
+                                                : std::string("this CPU cannot run the kernel's target ") + autosched_target();
+       },
+       [](const Variant& var, DataSet& d, int c, float* out) {
+         const Workload& w = d.w;
+         const UntunedKernel* u = untuned_kernel(w.D, w.Nq);
+         const AutoschedKernel ker{"untuned", "hand default", u->fn, nullptr};
+         AutoschedArgs a{w.B, w.Nq, w.Nk, w.H, w.H, w.D, d.qp(c), d.kp(c), d.vp(c),
+                         out, var.causal, int32_t(w.offset), var.key_mask ? d.key_mask.data() : nullptr};
+         return run_autosched(ker, a);
+       },
+       [](const Variant&, DataSet& d) {
+         return std::string("hand default ") + untuned_kernel(d.w.D, d.w.Nq)->params + ", " + autosched_target();
+       }});
 
   int n = 0;
   const AutoschedKernel* kernels = autosched_kernels(&n);

@@ -1,19 +1,22 @@
-// libFuzzer target for the tuning database reader. The database is JSON
-// read with attngen::io::json_parse (runtime/io/json.h); the reader itself
-// is not written yet, so this target fuzzes the JSON layer it will stand on.
-// When the DB reader exists, call it from read_db() below (keep the JSON
-// checks) and point the corpus (fuzz/corpus/fuzz_tuning_db/) at real
-// database files.
+// libFuzzer target for the tuning database readers (tuning/tuning.h): the
+// JSON-lines log (attngen::tune::parse_log, built on io::json_parse) and the
+// best-points table (attngen::tune::parse_best). The input is fed to both
+// readers and, as before, to the JSON layer itself.
 //
-// Invariants: no crash or exception; a refusal has a "line L, column C"
-// message; an accepted document dumps to valid JSON that parses back to
-// the same dump (a fixed point).
+// Invariants: no crash or exception; a refusal of the JSON layer has a
+// "line L, column C" message and a refusal of a DB reader names the line
+// ("line N: ..."); an accepted document dumps to valid JSON that parses back
+// to the same dump (a fixed point); an accepted log or table re-serialises
+// (record_to_json / format_best) to text that reads back to the same
+// serialisation.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "io/json.h"
+#include "tuning.h"
 
 using attngen::io::Json;
 
@@ -54,9 +57,42 @@ void read_db(const std::string& text) {
   check(attngen::io::json_parse(once, &again, &err2), "dump() output parses", err2);
   check(again.dump() == once, "dump() is a fixed point", once.substr(0, 200));
 }
+void read_tuning(const std::string& text) {
+  namespace t = attngen::tune;
+  std::string err;
+  std::vector<t::Record> recs;
+  if (t::parse_log(text, &recs, &err)) {
+    std::string again;
+    for (const auto& r : recs) again += t::record_to_json(r) + "\n";
+    std::vector<t::Record> back;
+    std::string err2;
+    check(t::parse_log(again, &back, &err2), "a serialised log parses", err2);
+    check(back.size() == recs.size(), "log round trip keeps every record");
+    std::string twice;
+    for (const auto& r : back) twice += t::record_to_json(r) + "\n";
+    check(twice == again, "log serialisation is a fixed point", again.substr(0, 200));
+    (void)t::best_from_log(recs);
+  } else {
+    check(err.rfind("line ", 0) == 0, "log error names a line", err);
+  }
+  std::vector<t::BestEntry> best;
+  err.clear();
+  if (t::parse_best(text, &best, &err)) {
+    const std::string once = t::format_best(best);
+    std::vector<t::BestEntry> back;
+    std::string err2;
+    check(t::parse_best(once, &back, &err2), "a formatted table parses", err2);
+    check(t::format_best(back) == once, "table formatting is a fixed point", once.substr(0, 200));
+    for (const auto& e : best) check(t::find_best(back, e.key) != nullptr, "every key found after the round trip");
+  } else {
+    check(err.rfind("line ", 0) == 0, "table error names a line", err);
+  }
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  read_db(std::string(reinterpret_cast<const char*>(data), size));
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  read_db(text);
+  read_tuning(text);
   return 0;
 }

@@ -33,6 +33,7 @@ struct KeyPhase {
     std::string name;
     int kc = 64;
     bool query_dependent = false;
+    bool keys_in_place = false;  // slot j is key j (key_pos is the identity)
     RDom rd;    // over the head dim (scores)
     RDom rj;    // over the key slots of one chunk
     RDom rc;    // over chunks, predicated by the phase's chunk filter
@@ -93,6 +94,9 @@ struct PhaseSpec {
     // kr clamps its reads.
     std::function<Expr(Expr j, Expr ii, Expr it, Expr h, Expr b)> key_pos;
     bool query_dependent = false;
+    // Slot j is key j: key_pos is the identity (schedules may then stage a
+    // chunk's keys as one contiguous block).
+    bool keys_in_place = false;
     // Element mask in (f.j, f.ii, f.it, f.h, f.b), j being the slot.
     Expr keep;
     // A necessary condition, in terms of the chunk index and f.it, f.h, f.b
@@ -232,6 +236,7 @@ inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
     ph.name = spec.name;
     ph.kc = spec.kc;
     ph.query_dependent = spec.query_dependent;
+    ph.keys_in_place = spec.keys_in_place;
     ph.score_flags = spec.score_flags;
     const int KC = spec.kc;
     const std::string sfx = "_" + spec.name;
@@ -340,6 +345,7 @@ void build_online_softmax(AttnFuncs &f, Expr keep, Expr num_chunks, ChunkLive ch
     spec.kc = f.kc;
     spec.num_chunks = num_chunks;
     spec.key_pos = [](Expr j, Expr, Expr, Expr, Expr) { return j; };
+    spec.keys_in_place = true;
     spec.keep = keep;
     spec.chunk_live = chunk_live;
     spec.score_flags = std::move(score_flags);

@@ -7,7 +7,7 @@
 // element mask (a dense static mask whose layout was derived from it)
 // applies inside kept blocks. K/V heads may be grouped.
 #include "attention_common.h"
-#include "cpu_schedule.h"
+#include "schedule.h"
 
 namespace attngen {
 
@@ -94,7 +94,7 @@ public:
 
         if (get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);
-        schedule_cpu(f, out, get_target(), kn, head_dim);
+        schedule_for_target(f, out, get_target(), kn, head_dim);
     }
 };
 

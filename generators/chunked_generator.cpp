@@ -5,7 +5,7 @@
 // keys are merged into a running (max, sum, numerator) state by rescaling.
 // Scratch per worker is O(tq * kc); nothing O(Nq * Nk) exists.
 #include "attention_common.h"
-#include "cpu_schedule.h"
+#include "schedule.h"
 
 namespace attngen {
 
@@ -50,7 +50,7 @@ public:
 
         if (get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);
-        schedule_cpu(f, out, get_target(), kn, head_dim);
+        schedule_for_target(f, out, get_target(), kn, head_dim);
     }
 };
 

@@ -13,7 +13,7 @@
 // computed: no unfolded keys and no dense score matrix. With rotary=true,
 // rotary (q, k, v at positions 0..n-1) is fused.
 #include "attention_common.h"
-#include "cpu_schedule.h"
+#include "schedule.h"
 
 namespace attngen {
 
@@ -84,6 +84,7 @@ public:
         // `keep` and wrongly drops the score computation of the phase.
         text.num_chunks = text_chunks;
         text.key_pos = [](Expr jj, Expr, Expr, Expr, Expr) { return jj; };
+        text.keys_in_place = true;
         Expr masked_in = !use_key_mask ||
                          key_mask(clamp(j, 0, key_mask.dim(0).extent() - 1),
                                   clamp(b, 0, key_mask.dim(1).extent() - 1)) != 0;
@@ -164,7 +165,7 @@ public:
         if (this->get_auto_schedule()) return;
         Knobs kn = knobs_from_params(*this);
         kn.kci = kci;
-        schedule_cpu(f, out, this->get_target(), kn, head_dim);
+        schedule_for_target(f, out, this->get_target(), kn, head_dim);
     }
 };
 

@@ -2,7 +2,7 @@
 // static mask, KV-cache decode (offset), fused rotary on q, k and v, grouped
 // K/V heads. Algorithm only; the schedule comes from schedules/.
 #include "attention_common.h"
-#include "cpu_schedule.h"
+#include "schedule.h"
 
 namespace attngen {
 
@@ -95,7 +95,7 @@ public:
             return;
         }
         Knobs kn = knobs_from_params(*this);
-        schedule_cpu(f, out, get_target(), kn, head_dim);
+        schedule_for_target(f, out, get_target(), kn, head_dim);
     }
 };
 

@@ -62,7 +62,8 @@ fi
 
 # ---- Reduced kernel set (build time) -----------------------------------------------
 # One CPU feature level, the best this machine runs, and only the generic
-# kernels (every variant, any head dim).
+# kernels (every variant, any head dim), no CUDA kernels (the CUDA runtime
+# code is built without them: its refusal paths are what runs without a GPU).
 reduced=()
 if [[ ${ATTNGEN_SAN_FULL_KERNELS:-0} != 1 ]]; then
     flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
@@ -74,7 +75,8 @@ if [[ ${ATTNGEN_SAN_FULL_KERNELS:-0} != 1 ]]; then
         else target=x86-64-linux-user_context; fi
     fi
     reduced=(-DATTNGEN_HEAD_DIMS= -DATTNGEN_DECODE_HEAD_DIMS= -DATTNGEN_ROTARY_HEAD_DIMS=
-             -DATTNGEN_SPARSE_HEAD_DIMS= -DATTNGEN_CHUNKED_HEAD_DIMS= -DATTNGEN_HALF_HEAD_DIMS=)
+             -DATTNGEN_SPARSE_HEAD_DIMS= -DATTNGEN_CHUNKED_HEAD_DIMS= -DATTNGEN_HALF_HEAD_DIMS=
+             -DATTNGEN_CUDA=OFF)
     if [[ -n $target ]]; then reduced+=("-DATTNGEN_CPU_TARGETS=$target"); fi
 fi
 

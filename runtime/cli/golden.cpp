@@ -1,6 +1,8 @@
 // Golden-data checker of the attngen command-line tool (see golden.h).
 #include "golden.h"
 
+#include "src/cuda_driver.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +23,7 @@ namespace {
 using io::Json;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
+attngen_device g_check_device = ATTNGEN_DEVICE_CPU;  // set_check_device
 const double kInf = std::numeric_limits<double>::infinity();
 
 // SPEC.md: fp32 tolerance when a case gives none.
@@ -269,6 +272,7 @@ void check_case(const std::string& dir, const Json& c, std::set<std::string>* se
   if (!known) fail("unknown variant '" + sanitize(var, false) + "'");
 
   Call call;
+  call.device = g_check_device;
   call.variant = var;
   bool rotary = false;
   parse_params(var, c.find("params"), &call, &rotary);
@@ -451,6 +455,33 @@ bool load_mask(const std::string& path, const char* role, MaskTensor* out, std::
   return true;
 }
 
+namespace {
+// Device copies of a call's tensors (CUDA runs): each host tensor is
+// uploaded into an allocation of its own and its view re-pointed there.
+struct DeviceCopies {
+  std::vector<attngen::cuda::DeviceMemory> mem;
+  std::string err;
+  bool put(attngen_tensor* t, bool upload) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    const size_t bytes = static_cast<size_t>(n) * (t->dtype == ATTNGEN_F32 ? 4 : t->dtype == ATTNGEN_U8 ? 1 : 2);
+    mem.emplace_back();
+    attngen::cuda::DeviceMemory& m = mem.back();
+    std::string e = m.alloc(bytes);
+    if (e.empty() && upload) e = m.upload(t->data, bytes);
+    if (!e.empty()) {
+      err = e;
+      return false;
+    }
+    t->data = m.data();
+    t->device = ATTNGEN_DEVICE_CUDA;
+    return true;
+  }
+};
+}  // namespace
+
+void set_check_device(attngen_device d) { g_check_device = d; }
+
 bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_shape, std::string* kernel,
               double* seconds, std::string* err, attngen_call_stats* stats) {
   try {
@@ -526,6 +557,28 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
     if (c.freqs) tfr = view(c.freqs->data(), c.freqs->shape);
     const attngen_tensor* km = c.key_mask ? &tkm : nullptr;
     const attngen_tensor* fr = c.freqs ? &tfr : nullptr;
+    // CUDA: every tensor argument in device memory (the layout is a host
+    // object); out is downloaded after the call.
+    const bool cuda = c.device == ATTNGEN_DEVICE_CUDA;
+    void* host_out = to.data;
+    DeviceCopies dev;
+    if (cuda) {
+      if (!attngen_cuda_available()) {
+        *err = "--device cuda: no CUDA (built without CUDA, or no driver or device)";
+        return false;
+      }
+      if (!attngen::cuda::use_primary_context()) {
+        *err = "--device cuda: cannot make the primary context current";
+        return false;
+      }
+      bool ok = dev.put(&tq, true) && dev.put(&tk, true) && dev.put(&tv, true) && dev.put(&to, false) &&
+                (!c.key_mask || dev.put(&tkm, true)) && (!c.static_mask || dev.put(&tsm, true)) &&
+                (!c.freqs || dev.put(&tfr, true));
+      if (!ok) {
+        *err = "--device cuda: " + dev.err;
+        return false;
+      }
+    }
 
     attngen_status st = ATTNGEN_OK;
     const char* fn = "";
@@ -586,12 +639,24 @@ bool run_call(const Call& c, std::vector<float>* out, std::vector<int64_t>* out_
       *err = "unknown variant '" + sanitize(c.variant, false) + "'";
       return false;
     }
+    if (cuda && st == ATTNGEN_OK) {
+      fn = "attngen_cuda_synchronize";
+      st = attngen_cuda_synchronize();
+    }
     const auto t1 = std::chrono::steady_clock::now();
     const std::string api_err = st != ATTNGEN_OK ? attngen_last_error() : "";
     attngen_block_layout_destroy(handle);
     if (st != ATTNGEN_OK) {
       *err = std::string(fn) + " failed (" + attngen_status_string(st) + "): " + api_err;
       return false;
+    }
+    if (cuda) {
+      const size_t bytes = static_cast<size_t>(numel) * (half ? 2 : 4);
+      const std::string e = dev.mem[3].download(host_out, bytes);
+      if (!e.empty()) {
+        *err = "--device cuda: " + e;
+        return false;
+      }
     }
     if (half && attngen_convert(ho.data(), c.dtype, o.data(), ATTNGEN_F32, numel) != ATTNGEN_OK) {
       *err = std::string("attngen_convert failed: ") + attngen_last_error();

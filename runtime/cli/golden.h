@@ -118,7 +118,14 @@ struct Call {
   // Storage type the kernels run in: q, k, v are rounded to it (to nearest
   // even) before the call and out is converted back to f32.
   attngen_dtype dtype = ATTNGEN_F32;
+  // Where the kernels run: CUDA uploads every input to device memory of
+  // its own (cuMemAlloc in the primary context), passes device tensors and
+  // downloads out after attngen_cuda_synchronize.
+  attngen_device device = ATTNGEN_DEVICE_CPU;
 };
+
+// The device golden cases run on (attngen check --device); default host.
+void set_check_device(attngen_device d);
 
 // "fp32"/"f32", "fp16"/"f16", "bf16" -> *t; false for anything else.
 bool parse_dtype(const std::string& s, attngen_dtype* t);

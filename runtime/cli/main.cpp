@@ -3,6 +3,7 @@
 //   attngen check DIR [--filter SUBSTR] [--verbose]
 //   attngen run --variant dense --q Q.npy --k K.npy --v V.npy --out OUT.npy [...]
 //   attngen info
+//   attngen tune [--report] [...]   (runs attngen_tune, the autotuner)
 //   attngen --help
 //
 // Exit codes: 0 success; 1 failure (a case failed, a run failed); 2 usage
@@ -14,6 +15,8 @@
 #include <new>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "attngen/attngen.h"
 #include "cli/golden.h"
@@ -36,7 +39,8 @@ const char kUsage[] =
     "      DIR/<case name>/) and compare with their expected.npy. Prints one line\n"
     "      per case, 'PASS <name> <max_abs_err>' or 'FAIL <name> <max_abs_err|-> <reason>',\n"
     "      then 'N passed, M failed'. --filter keeps the cases whose name contains\n"
-    "      SUBSTR; --verbose also prints the kernel each case ran.\n"
+    "      SUBSTR; --verbose also prints the kernel each case ran; --device cuda\n"
+    "      runs the cases on the GPU (inputs copied to device memory first).\n"
     "      Exit 0 if every selected case passed (and at least one was selected),\n"
     "      1 otherwise, 2 on usage errors or an unreadable/invalid manifest.\n"
     "\n"
@@ -47,7 +51,9 @@ const char kUsage[] =
     "      the kernel used and the wall time of the call (--repeat N: N calls,\n"
     "      median and min); --stats also prints the call's peak heap scratch;\n"
     "      --dtype fp16|bf16 runs the half-precision kernels (inputs rounded to\n"
-    "      the type; OUT.npy stays float32). Exit 1 on errors, 2 on usage errors.\n"
+    "      the type; OUT.npy stays float32); --device cuda runs the CUDA kernels\n"
+    "      on device copies of the inputs (the time covers the kernel and a\n"
+    "      synchronize, not the copies). Exit 1 on errors, 2 on usage errors.\n"
     "      V = dense:        [--causal] [--offset N] [--key-mask M.npy (B, Nk)]\n"
     "                        [--static-mask S.npy (S, S)] [--freqs F.npy (Nf, R)]\n"
     "                        --offset N: KV cache of N rows (Nk = N + Nq)\n"
@@ -62,6 +68,15 @@ const char kUsage[] =
     "  info\n"
     "      Show the compiled kernels (variants, head dims, buckets, knobs), the\n"
     "      CPU feature level and the status of every attention variant.\n"
+    "\n"
+    "  tune --variant V [--workload W | --shape S] [--target T] [--budget N] [--seed S] [...]\n"
+    "  tune --report [--log FILE] [--chart FILE.svg]\n"
+    "  tune best|space|check ...\n"
+    "      The autotuner (attngen_tune, built next to this binary): search\n"
+    "      the knobs of one kernel key with a progress line and ETA, append every\n"
+    "      measurement to the tuning log; --report prints tuned vs hand default vs\n"
+    "      autoschedulers per key and writes a GFLOP/s chart. 'attngen tune --help'\n"
+    "      lists the options.\n"
     "\n"
     "  help, --help, -h\n"
     "      Show this text.\n"
@@ -153,8 +168,15 @@ int64_t parse_nonneg_int(const std::string& opt, const std::string& s) {
 
 // ---- check ---------------------------------------------------------------------
 
+// --device cpu|cuda
+attngen_device parse_device(const char* cmd, const std::string& s) {
+  if (s == "cpu") return ATTNGEN_DEVICE_CPU;
+  if (s == "cuda") return ATTNGEN_DEVICE_CUDA;
+  throw UsageError{std::string(cmd) + ": --device must be cpu or cuda"};
+}
+
 int cmd_check(int argc, char** argv) {
-  const Args a = parse_args("check", argc, argv, 2, {"--filter"}, {"--verbose"});
+  const Args a = parse_args("check", argc, argv, 2, {"--filter", "--device"}, {"--verbose"});
   if (a.help) {
     std::fputs(kUsage, stdout);
     return kExitOk;
@@ -167,7 +189,12 @@ int cmd_check(int argc, char** argv) {
   const std::string dir = a.positional[0];
   const std::string filter = a.get("--filter");
   const bool verbose = a.has("--verbose");
-  if (verbose) std::printf("attngen check %s (CPU feature level: %s)\n", dir.c_str(), attngen_cpu_level());
+  const attngen_device device = a.has("--device") ? parse_device("check", a.get("--device")) : ATTNGEN_DEVICE_CPU;
+  cli::set_check_device(device);
+  if (verbose) {
+    std::printf("attngen check %s (%s)\n", dir.c_str(),
+                device == ATTNGEN_DEVICE_CUDA ? "CUDA kernels" : (std::string("CPU feature level: ") + attngen_cpu_level()).c_str());
+  }
 
   std::vector<cli::CaseResult> results;
   std::string err;
@@ -200,7 +227,7 @@ int cmd_run(int argc, char** argv) {
                             {"--variant", "--q", "--k", "--v", "--key-mask", "--static-mask", "--freqs",
                              "--offset", "--out", "--seq-len", "--image-size", "--kernel-size", "--dilation",
                              "--axis", "--layout", "--block", "--query-chunk", "--kv-chunk", "--kv-chunk-min",
-                             "--repeat", "--dtype"},
+                             "--repeat", "--dtype", "--device"},
                             {"--causal", "--verbose", "--stats"});
   if (a.help) {
     std::fputs(kUsage, stdout);
@@ -213,7 +240,7 @@ int cmd_run(int argc, char** argv) {
   const std::string variant = a.get("--variant");
   // Options each variant understands; anything else is a usage error.
   const std::vector<std::string> common = {"--variant", "--q", "--k", "--v", "--out", "--verbose", "--stats",
-                                           "--repeat", "--dtype"};
+                                           "--repeat", "--dtype", "--device"};
   std::vector<std::string> allowed;
   if (variant == "dense") {
     allowed = {"--causal", "--offset", "--key-mask", "--static-mask", "--freqs"};
@@ -296,6 +323,7 @@ int cmd_run(int argc, char** argv) {
   if (a.has("--dtype") && !cli::parse_dtype(a.get("--dtype"), &call.dtype)) {
     throw UsageError{"run: --dtype must be fp32, fp16 or bf16"};
   }
+  if (a.has("--device")) call.device = parse_device("run", a.get("--device"));
   if (verbose) {
     std::printf("%s: q %s  k %s  v %s", variant.c_str(), cli::shape_str(q.shape).c_str(),
                 cli::shape_str(k.shape).c_str(), cli::shape_str(v.shape).c_str());
@@ -366,6 +394,39 @@ int cmd_info(int argc, char** argv) {
   return kExitOk;
 }
 
+// `attngen tune ...` execs attngen_tune from this binary's directory:
+// `tune --report ...` -> `attngen_tune report ...`, `tune best|space|check
+// ...` as they are, anything else -> `attngen_tune run ...`.
+int cmd_tune(int argc, char** argv) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string dir = ".";
+  if (n > 0) {
+    self[n] = 0;
+    dir = self;
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+  const std::string tuner = dir + "/attngen_tune";
+  std::vector<std::string> args = {tuner};
+  std::string sub = "run";
+  int first = 2;
+  if (argc > 2) {
+    const std::string a = argv[2];
+    if (a == "--report") sub = "report", first = 3;
+    else if (a == "best" || a == "space" || a == "check" || a == "run" || a == "report") sub = a, first = 3;
+    else if (a == "--help" || a == "-h") sub = "--help", first = 3;
+  }
+  args.push_back(sub);
+  for (int i = first; i < argc; i++) args.push_back(argv[i]);
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  execv(tuner.c_str(), cargs.data());
+  std::fprintf(stderr, "attngen: cannot run %s (the tuner is built with -DATTNGEN_BUILD_TUNER=ON on the host)\n",
+               tuner.c_str());
+  return kExitFail;
+}
+
 int dispatch(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
@@ -379,6 +440,7 @@ int dispatch(int argc, char** argv) {
   if (cmd == "check") return cmd_check(argc, argv);
   if (cmd == "run") return cmd_run(argc, argv);
   if (cmd == "info") return cmd_info(argc, argv);
+  if (cmd == "tune") return cmd_tune(argc, argv);
   std::fprintf(stderr, "attngen: unknown command '%s'\n\n", cli::sanitize(cmd, false).c_str());
   std::fputs(kUsage, stderr);
   return kExitUsage;

@@ -43,6 +43,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     View vq, vk, vv, vo, vkm, vsm, vfr;
     attngen_status s;
     if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
+    const attngen_device device = call_device(vq);
     const int64_t B = vq.shape[0], Nq = vq.shape[1], D = vq.shape[3];
     const int64_t Nk = vk.shape[1];
     if (o.offset < 0) return set_error(ATTNGEN_ERR_OPTION, "offset: %lld is negative", (long long)o.offset);
@@ -85,7 +86,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     const int64_t H = vq.shape[2], Hkv = vk.shape[2];
     const KernelEntry *e = nullptr;
     if (Nq == 1 && Hkv < H && R == 0 && !o.static_mask) {
-        e = attngen::select_group_kernel(vq.dtype, (int)D);
+        e = attngen::select_group_kernel(vq.dtype, (int)D, device);
         if (e) {
             const int64_t g = H / Hkv;
             for (View *t : {&vq, &vo}) {
@@ -97,11 +98,13 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
             }
         }
     }
-    if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, (int)Nq, R > 0);
+    if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, (int)Nq, R > 0, device);
     if (!e) {
-        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense %s kernel was built for head dim %lld%s",
-                         dtype_str(vq.dtype), (long long)D, R > 0 ? " with rotary" : "");
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense %s %skernel was built for head dim %lld%s",
+                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D,
+                         R > 0 ? " with rotary" : "");
     }
+    if ((s = check_device_limits(e, D, vv.shape[3]))) return s;
 
     HBuf bq, bk, bv, bo, bkm, bsm, bfr;
     bq.init(vq);
@@ -116,11 +119,14 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     // diag_shift: 0 = causal; Nk = every key visible.
     const int32_t diag_shift = o.causal ? 0 : static_cast<int32_t>(Nk);
     CallContext ctx;
+    DeviceScope dev(device, &ctx);
+    if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bsm, &bfr}, &bo))) return s;
     int rc = reinterpret_cast<attngen::DenseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bsm.buf, &bfr.buf,
                                                          diag_shift, static_cast<int32_t>(o.offset),
                                                          o.key_mask != nullptr, o.static_mask != nullptr,
                                                          static_cast<int32_t>(R), values_finite(vv, Nq), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
+    if ((s = dev.finish())) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;
 }
@@ -177,6 +183,7 @@ const char *attngen_status_string(attngen_status status) {
     case ATTNGEN_ERR_UNSUPPORTED: return "unsupported";
     case ATTNGEN_ERR_KERNEL: return "kernel error";
     case ATTNGEN_ERR_OUT_OF_MEMORY: return "out of memory";
+    case ATTNGEN_ERR_DEVICE: return "device error";
     }
     return "unknown status";
 }
@@ -194,7 +201,8 @@ const char *attngen_build_info(void) {
             s += "  " + e.name + "  variant=" + e.variant + " dtype=" + dtype_str(e.dtype) +
                  " head_dim=" + (e.head_dim ? std::to_string(e.head_dim) : std::string("any")) +
                  " bucket=" + (e.bucket == attngen::Bucket::Decode ? "decode" : e.bucket == attngen::Bucket::Group ? "group" : "prefill") +
-                 " rotary=" + (e.rotary ? "yes" : "no") + "  knobs: " + e.knobs + "  (" + e.source + ")\n";
+                 " rotary=" + (e.rotary ? "yes" : "no") +
+                 (e.device == ATTNGEN_DEVICE_CUDA ? " device=cuda" : "") + "  knobs: " + e.knobs + "  (" + e.source + ")\n";
         }
         return s;
     }();

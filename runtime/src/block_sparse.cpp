@@ -188,6 +188,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     View vq, vk, vv, vo, vkm;
     attngen_status s;
     if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
+    const attngen_device device = call_device(vq);
     const int64_t B = vq.shape[0], N = vq.shape[1], H = vq.shape[2], D = vq.shape[3];
     if (vk.shape[1] != N) {
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (block-sparse is self-attention)",
@@ -217,7 +218,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, key_mask ? &vkm : nullptr}))) return s;
 
     const KernelEntry *e = nullptr;
-    for (const KernelEntry *c : attngen::kernels_for("block_sparse", vq.dtype, (int)D)) {
+    for (const KernelEntry *c : attngen::kernels_for("block_sparse", vq.dtype, (int)D, device)) {
         const int g = c->knob("kc", 0);
         if (g > 0 && L->block % g == 0) {
             e = c;
@@ -226,9 +227,11 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     }
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED,
-                         "no block_sparse %s kernel was built for head dim %lld with a granule dividing block %d",
-                         dtype_str(vq.dtype), (long long)D, (int)L->block);
+                         "no block_sparse %s %skernel was built for head dim %lld with a granule dividing block %d",
+                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D,
+                         (int)L->block);
     }
+    if ((s = check_device_limits(e, D, D))) return s;
     std::shared_ptr<const RowLists> lists = L->lists_for(e->knob("kc", 16), N);
     if (!lists) {
         return set_error(ATTNGEN_ERR_TOO_LARGE,
@@ -256,10 +259,13 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     bcounts.init_raw(const_cast<int32_t *>(lists->counts.data()), halide_type_t(halide_type_int, 32), 2, next);
     const int32_t diag_shift = L->causal ? 0 : static_cast<int32_t>(N);
     CallContext ctx;
+    DeviceScope dev(device, &ctx);
+    if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bem, &bcols, &bcounts}, &bo))) return s;
     int rc = reinterpret_cast<attngen::BlockSparseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bem.buf,
                                                              &bcols.buf, &bcounts.buf, diag_shift,
                                                              key_mask != nullptr, use_elem, values_finite(vv, N), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
+    if ((s = dev.finish())) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;
 }

@@ -21,6 +21,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
     View vq, vk, vv, vo;
     attngen_status s;
     if ((s = check_qkv(q, k, v, out, true, &vq, &vk, &vv, &vo))) return s;
+    const attngen_device device = call_device(vq);
     if (o.query_chunk_size < 0) {
         return set_error(ATTNGEN_ERR_OPTION, "query_chunk_size: %lld is negative", (long long)o.query_chunk_size);
     }
@@ -37,7 +38,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
     const int spec_dim = D == Dv ? static_cast<int>(D) : -1;
     const KernelEntry *e = nullptr;
     const int64_t want = std::max(o.kv_chunk_size, o.kv_chunk_size_min);
-    for (const KernelEntry *c : attngen::kernels_for("chunked", vq.dtype, spec_dim)) {
+    for (const KernelEntry *c : attngen::kernels_for("chunked", vq.dtype, spec_dim, device)) {
         if (c->head_dim != 0 && c->head_dim != spec_dim) continue;
         if (!e) {
             e = c;
@@ -48,9 +49,10 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
         if (std::llabs(c->knob("kc", 0) - want) < std::llabs(e->knob("kc", 0) - want)) e = c;
     }
     if (!e) {
-        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no chunked %s kernel was built for head dim %lld",
-                         dtype_str(vq.dtype), (long long)D);
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no chunked %s %skernel was built for head dim %lld",
+                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D);
     }
+    if ((s = check_device_limits(e, D, Dv))) return s;
 
     // Query chunks: one kernel call each, on views of q and out.
     const int64_t qc = o.query_chunk_size > 0 ? o.query_chunk_size : kDefaultQueryChunk;
@@ -68,8 +70,11 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
         bk.init(vk);
         bv.init(vv);
         bo.init(co);
+        DeviceScope dev(device, &ctx);
+        if ((s = dev.bind({&bq, &bk, &bv}, &bo))) return s;
         int rc = reinterpret_cast<attngen::ChunkedFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, finite, &bo.buf);
         if ((s = finish_kernel(e, rc, &ctx))) return s;
+    if ((s = dev.finish())) return s;
     }
     publish_stats(ctx);
     return ATTNGEN_OK;

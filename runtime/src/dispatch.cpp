@@ -18,6 +18,9 @@ Bucket bucket_of(const char *s) {
     if (std::strcmp(s, "group") == 0) return Bucket::Group;
     return Bucket::Prefill;
 }
+attngen_device device_of(const char *s) {
+    return std::strcmp(s, "cuda") == 0 ? ATTNGEN_DEVICE_CUDA : ATTNGEN_DEVICE_CPU;
+}
 attngen_dtype dtype_of(const char *s) {
     if (std::strcmp(s, "f16") == 0) return ATTNGEN_F16;
     if (std::strcmp(s, "bf16") == 0) return ATTNGEN_BF16;
@@ -26,9 +29,9 @@ attngen_dtype dtype_of(const char *s) {
 
 std::vector<KernelEntry> build_table() {
     std::vector<KernelEntry> t;
-#define ATTNGEN_KERNEL(variant, name, dtype, head_dim, bucket, rotary, knobs, source) \
+#define ATTNGEN_KERNEL(variant, name, dtype, head_dim, bucket, rotary, knobs, source, device) \
     t.push_back(KernelEntry{#variant, #name, dtype_of(#dtype), head_dim, bucket_of(#bucket), rotary != 0, knobs, \
-                            source, (void *)&name});
+                            source, device_of(#device), (void *)&name});
 #include "kernels.inc"
 #undef ATTNGEN_KERNEL
     return t;
@@ -45,11 +48,11 @@ namespace {
 // The entry of a variant, storage type, bucket and rotary flag: exact head
 // dim first, then generic; optionally any other bucket when none was built.
 const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype, int head_dim, Bucket want,
-                                bool rotary, bool other_bucket_ok) {
+                                bool rotary, bool other_bucket_ok, attngen_device device) {
     const KernelEntry *generic = nullptr;
     const KernelEntry *other_bucket = nullptr;
     for (const KernelEntry &e : kernel_table()) {
-        if (e.variant != variant || e.dtype != dtype || e.rotary != rotary) continue;
+        if (e.variant != variant || e.dtype != dtype || e.rotary != rotary || e.device != device) continue;
         if (e.head_dim != head_dim && e.head_dim != 0) continue;
         if (e.bucket != want) {
             if (!other_bucket || e.head_dim == head_dim) other_bucket = &e;
@@ -63,11 +66,11 @@ const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype,
 }  // namespace
 
 const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
-                                 bool rotary) {
+                                 bool rotary, attngen_device device) {
     const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
-    if (const KernelEntry *e = select_exact(variant, dtype, head_dim, want, rotary, true)) return e;
+    if (const KernelEntry *e = select_exact(variant, dtype, head_dim, want, rotary, true, device)) return e;
     // A fused-rotary kernel with rotary_dim = 0 computes the plain variant.
-    if (!rotary) return select_exact(variant, dtype, head_dim, want, true, true);
+    if (!rotary) return select_exact(variant, dtype, head_dim, want, true, true, device);
     return nullptr;
 }
 
@@ -81,14 +84,15 @@ int KernelEntry::knob(const char *key, int def) const {
     return def;
 }
 
-const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim) {
-    return select_exact("dense", dtype, head_dim, Bucket::Group, false, false);
+const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim, attngen_device device) {
+    return select_exact("dense", dtype, head_dim, Bucket::Group, false, false, device);
 }
 
-std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim) {
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim,
+                                             attngen_device device) {
     std::vector<const KernelEntry *> exact, generic;
     for (const KernelEntry &e : kernel_table()) {
-        if (e.variant != variant || e.dtype != dtype) continue;
+        if (e.variant != variant || e.dtype != dtype || e.device != device) continue;
         if (e.head_dim == head_dim) exact.push_back(&e);
         else if (e.head_dim == 0) generic.push_back(&e);
     }

@@ -46,6 +46,7 @@ struct KernelEntry {
     bool rotary;
     std::string knobs;
     std::string source;  // "hand default" or the tuning record it came from
+    attngen_device device;  // where the kernel runs (CUDA kernels take device buffers)
     void *fn;
 
     // A knob's value from `knobs` ("tq=32 kc=128 ..."), or def if absent.
@@ -60,13 +61,15 @@ const std::vector<KernelEntry> &kernel_table();
 // The best entry for a call, or nullptr. Exact head dim first, then generic;
 // a call without rotary may take a fused-rotary kernel (rotary_dim = 0).
 const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
-                                 bool rotary);
+                                 bool rotary, attngen_device device = ATTNGEN_DEVICE_CPU);
 // The dense Group-bucket kernel for a head dim (exact, else generic), or
 // nullptr when none was built.
-const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim);
+const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim,
+                                      attngen_device device = ATTNGEN_DEVICE_CPU);
 // Every entry of a variant and storage type with this head dim (exact
 // first, then generic).
-std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim);
+std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim,
+                                             attngen_device device = ATTNGEN_DEVICE_CPU);
 
 // "avx512", "avx2", "sse41" or "baseline": the level the multi-target
 // libraries dispatch to on this CPU (same order as ATTNGEN_CPU_TARGETS).

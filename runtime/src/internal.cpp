@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include "dispatch.h"
+#include "gpu_limits.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -94,9 +95,11 @@ attngen_status finish_kernel(const KernelEntry *e, int rc, CallContext *ctx) {
             std::lock_guard<std::mutex> lock(ctx->mu);
             msg = ctx->error.empty() ? "error code " + std::to_string(rc) : ctx->error;
         }
-        return set_error(ATTNGEN_ERR_KERNEL, "kernel %s failed: %s", e->name.c_str(), msg.c_str());
+        // Errors of the CUDA runtime (launch, memory, driver) are device errors.
+        const attngen_status st = msg.rfind("CUDA", 0) == 0 ? ATTNGEN_ERR_DEVICE : ATTNGEN_ERR_KERNEL;
+        return set_error(st, "kernel %s failed: %s", e->name.c_str(), msg.c_str());
     }
-    t_kernel = e->name + " [" + attngen::cpu_level() + "] " + e->knobs;
+    t_kernel = e->name + " [" + (e->device == ATTNGEN_DEVICE_CUDA ? "cuda" : attngen::cpu_level()) + "] " + e->knobs;
     if (attngen::verbose()) std::fprintf(stderr, "attngen: %s (%s)\n", t_kernel.c_str(), e->source.c_str());
     return ATTNGEN_OK;
 }
@@ -121,6 +124,7 @@ void View::byte_range(uintptr_t *lo, uintptr_t *hi) const {
 
 void HBuf::init(const View &v) {
     buf.host = static_cast<uint8_t *>(v.data);
+    device = v.device;
     switch (v.dtype) {
     case ATTNGEN_U8: buf.type = halide_type_t(halide_type_uint, 8); break;
     case ATTNGEN_F16: buf.type = halide_type_t(halide_type_float, 16); break;
@@ -171,7 +175,8 @@ bool row_finite(const T *p, int64_t n, T exp_mask) {
 }  // namespace
 
 bool values_finite(const View &v, int64_t num_queries) {
-    if (num_queries < attngen::kDecodeMaxQueries) return false;
+    // Device memory is not scanned from the host (the kernels mask).
+    if (num_queries < attngen::kDecodeMaxQueries || v.device != ATTNGEN_DEVICE_CPU) return false;
     const size_t elem = dtype_bytes(v.dtype);
     const int64_t n = v.shape[3];
     for (int64_t a = 0; a < v.shape[0]; a++) {
@@ -227,6 +232,13 @@ attngen_status check_tensor(const char *name, const attngen_tensor *t, attngen_d
                          dtype_str(static_cast<attngen_dtype>(raw_dtype)), dtype_str(dtype));
     }
     if (t->ndim != ndim) return set_error(ATTNGEN_ERR_SHAPE, "%s: rank %d, expected %d", name, (int)t->ndim, ndim);
+    int32_t raw_device;
+    static_assert(sizeof raw_device == sizeof t->device, "attngen_device is not int-sized");
+    std::memcpy(&raw_device, &t->device, sizeof raw_device);
+    if (raw_device != ATTNGEN_DEVICE_CPU && raw_device != ATTNGEN_DEVICE_CUDA) {
+        return set_error(ATTNGEN_ERR_DEVICE, "%s: device %d is not an attngen_device", name, (int)raw_device);
+    }
+    v->device = static_cast<attngen_device>(raw_device);
     v->name = name;
     v->data = t->data;
     v->dtype = t->dtype;
@@ -376,8 +388,37 @@ attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const
                          (long long)vo.shape[0], (long long)vo.shape[1], (long long)vo.shape[2],
                          (long long)vo.shape[3], (long long)B, (long long)Nq, (long long)H, (long long)Dv);
     }
+    for (const View *t : {&vk, &vv, &vo}) {
+        if (t->device != vq.device) {
+            return set_error(ATTNGEN_ERR_DEVICE, "%s: on the %s but q is on the %s (q, k, v and out share a device)",
+                             t->name, device_str(t->device), device_str(vq.device));
+        }
+    }
+    if (vq.device == ATTNGEN_DEVICE_CUDA && !attngen_cuda_available()) {
+        return set_error(ATTNGEN_ERR_DEVICE, "q: a CUDA tensor, but %s",
+                         cuda_built() ? "no CUDA driver or device was found" : "this library was built without CUDA");
+    }
     return ATTNGEN_OK;
 }
+
+attngen_status check_device_limits(const KernelEntry *e, int64_t D, int64_t Dv) {
+    if (e->device != ATTNGEN_DEVICE_CUDA) return ATTNGEN_OK;
+    const int64_t tq = e->knob("tq", 32), kc = e->knob("kc", 64), kci = e->knob("kci", 0);
+    const int64_t build_D = e->head_dim > 0 ? e->head_dim : gpu::kBudgetHeadDim;
+    const int64_t shared = gpu::shared_bytes(tq, kc, kci, build_D, std::max(D, Dv));
+    const int64_t threads =
+        gpu::threads(tq, e->knob("rq", 1), std::max(kc, kci), e->knob("rk", 1), std::max(D, Dv), e->knob("vec", 4));
+    if (shared > gpu::kSharedBytes || threads > gpu::kMaxThreads) {
+        return set_error(ATTNGEN_ERR_UNSUPPORTED,
+                         "head dim %lld is too large for the CUDA kernel %s: it would need %lld bytes of shared memory "
+                         "and %lld threads per block (at most %lld and %lld)",
+                         (long long)std::max(D, Dv), e->name.c_str(), (long long)shared, (long long)threads,
+                         (long long)gpu::kSharedBytes, (long long)gpu::kMaxThreads);
+    }
+    return ATTNGEN_OK;
+}
+
+const char *device_str(attngen_device d) { return d == ATTNGEN_DEVICE_CUDA ? "CUDA device" : "host"; }
 
 attngen_status check_freqs(const attngen_tensor *freqs, int64_t head_dim, int64_t positions,
                            const char *positions_name, View *view, int64_t *R) {

@@ -25,6 +25,10 @@ constexpr int64_t kMaxShift = int64_t(1) << 30;  // text_len (dense: Nk + Nq <= 
 constexpr int64_t kMaxImageSize = 1 << 15;    // image_size, kernel_size, dilation
 
 const char *dtype_str(attngen_dtype t);
+const char *device_str(attngen_device d);
+// A CUDA kernel's per-block limits (shared memory, threads) at head dims
+// D, Dv: ATTNGEN_ERR_UNSUPPORTED naming them when exceeded. CPU kernels: OK.
+attngen_status check_device_limits(const KernelEntry *e, int64_t D, int64_t Dv);
 size_t dtype_bytes(attngen_dtype t);
 
 // ThreadSanitizer builds: Halide's runtime is not instrumented, so TSan
@@ -59,6 +63,7 @@ struct View {
     int ndim = 0;
     int64_t shape[ATTNGEN_MAX_DIMS] = {0, 0, 0, 0};
     int64_t strides[ATTNGEN_MAX_DIMS] = {0, 0, 0, 0};
+    attngen_device device = ATTNGEN_DEVICE_CPU;
 
     // Byte range [lo, hi) the view touches.
     void byte_range(uintptr_t *lo, uintptr_t *hi) const;
@@ -76,6 +81,9 @@ attngen_status check_no_alias(const View &out, std::initializer_list<const View 
 struct HBuf {
     halide_buffer_t buf{};
     halide_dimension_t dims[ATTNGEN_MAX_DIMS]{};
+    // Where buf.host points until a DeviceScope binds the buffer (init()
+    // copies the view's device; init_raw and placeholder are host memory).
+    attngen_device device = ATTNGEN_DEVICE_CPU;
 
     void init(const View &v);
     // Plain contiguous data of `ndim` dims, extents innermost first.
@@ -92,9 +100,48 @@ struct CallContext {
     std::atomic<int32_t> calls{0};
     std::mutex mu;
     std::string error;
+    // CUDA calls: the context and stream the kernels run on (see cuda.cpp).
+    void *cuda_context = nullptr;
+    void *cuda_stream = nullptr;
 
     CallContext() { tsan_release(this); }  // constructed right before the kernel call
 };
+
+// Binds the Halide buffers of one kernel call to the device the call runs
+// on and undoes it on destruction. CPU calls: nothing to do (every buffer
+// must be host memory). CUDA calls: device tensors are wrapped as device
+// buffers in place (no copies), host buffers (masks, tables, block lists)
+// are marked for upload and their device copies released afterwards, and
+// the context records the CUDA context and stream to launch on.
+class DeviceScope {
+public:
+    DeviceScope(attngen_device device, CallContext *ctx) : device_(device), ctx_(ctx) {}
+    ~DeviceScope();
+    DeviceScope(const DeviceScope &) = delete;
+    DeviceScope &operator=(const DeviceScope &) = delete;
+    // inputs: every input buffer; out: the output. A host output of a CUDA
+    // call (offload mode, see call_device) is copied back by finish().
+    attngen_status bind(std::initializer_list<HBuf *> inputs, HBuf *out);
+    // After the kernel returned 0: host outputs of a CUDA call are copied back.
+    attngen_status finish();
+
+private:
+    attngen_device device_;
+    CallContext *ctx_;
+    HBuf *wrapped_[16] = {};
+    HBuf *uploaded_[16] = {};
+    HBuf *host_out_ = nullptr;
+    int n_wrapped_ = 0, n_uploaded_ = 0;
+};
+
+// The device a call runs on: where its q lives, except that with
+// ATTNGEN_OFFLOAD=cuda in the environment (a test and debugging mode) host
+// calls run the CUDA kernels too, copying their inputs to the device and
+// the output back.
+attngen_device call_device(const View &q);
+
+// Whether CUDA kernels were built in (ATTNGEN_HAVE_CUDA).
+bool cuda_built();
 
 // Installs the error handler and the counting allocator (once).
 void install_halide_hooks();

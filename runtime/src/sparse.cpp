@@ -21,6 +21,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     View vq, vk, vv, vo, vkm, vfr;
     attngen_status s;
     if ((s = check_qkv(q, k, v, out, false, &vq, &vk, &vv, &vo))) return s;
+    const attngen_device device = call_device(vq);
     const int64_t B = vq.shape[0], n = vq.shape[1], D = vq.shape[3];
     if (vk.shape[1] != n) {
         return set_error(ATTNGEN_ERR_SHAPE, "k: %lld tokens but q has %lld (self-attention: they must agree)",
@@ -82,11 +83,23 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     if ((s = check_freqs(o.freqs, D, n, "n", &vfr, &R))) return s;
     if ((s = check_no_alias(vo, {&vq, &vk, &vv, o.key_mask ? &vkm : nullptr, o.freqs ? &vfr : nullptr}))) return s;
 
-    const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, (int)n, R > 0);
-    if (!e) {
-        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s %s kernel was built for head dim %lld", variant,
-                         dtype_str(vq.dtype), (long long)D);
+    // On the GPU, a sequence of text only (n <= text_len) is causal text
+    // attention: the dense kernel computes it (the sparse kernels' image
+    // stages would get empty per-call buffers, which Halide's CUDA runtime
+    // refuses to allocate). No key mask applies to text queries.
+    if (device == ATTNGEN_DEVICE_CUDA && n <= text_len) {
+        attngen_dense_options d;
+        attngen_dense_options_init(&d);
+        d.causal = 1;
+        d.freqs = o.freqs;
+        return attngen_dense(q, k, v, out, &d);
     }
+    const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, (int)n, R > 0, device);
+    if (!e) {
+        return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s %s %skernel was built for head dim %lld", variant,
+                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D);
+    }
+    if ((s = check_device_limits(e, D, D))) return s;
 
     HBuf bq, bk, bv, bo, bkm, bfr;
     bq.init(vq);
@@ -104,11 +117,14 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     const int32_t image_chunks = static_cast<int32_t>((slots + kci - 1) / kci);
     const int32_t first_image_tile = static_cast<int32_t>(text_len / tq);
     CallContext ctx;
+    DeviceScope dev(device, &ctx);
+    if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bfr}, &bo))) return s;
     int rc = reinterpret_cast<attngen::SparseSeqFn>(e->fn)(
         &ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bfr.buf, static_cast<int32_t>(text_len),
         static_cast<int32_t>(G), kernel_size, dilation, text_chunks, image_chunks, first_image_tile,
         o.key_mask != nullptr, static_cast<int32_t>(R), values_finite(vv, n), &bo.buf);
     if ((s = finish_kernel(e, rc, &ctx))) return s;
+    if ((s = dev.finish())) return s;
     publish_stats(ctx);
     return ATTNGEN_OK;
 }

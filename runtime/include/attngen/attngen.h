@@ -43,7 +43,8 @@ typedef enum attngen_status {
     ATTNGEN_ERR_TOO_LARGE = 6,      /* a size exceeds the kernels' 32-bit indexing limits */
     ATTNGEN_ERR_UNSUPPORTED = 7,    /* no kernel was built for this case */
     ATTNGEN_ERR_KERNEL = 8,         /* the generated kernel reported an error */
-    ATTNGEN_ERR_OUT_OF_MEMORY = 9
+    ATTNGEN_ERR_OUT_OF_MEMORY = 9,
+    ATTNGEN_ERR_DEVICE = 10         /* tensors on different devices, no CUDA device or driver, or a CUDA error */
 } attngen_status;
 
 typedef enum attngen_dtype {
@@ -55,14 +56,22 @@ typedef enum attngen_dtype {
 
 #define ATTNGEN_MAX_DIMS 4
 
+/* Where a tensor's memory lives. */
+typedef enum attngen_device {
+    ATTNGEN_DEVICE_CPU = 0,  /* host memory (the default: a zeroed field) */
+    ATTNGEN_DEVICE_CUDA = 1  /* a CUDA device pointer (CUdeviceptr) of the calling thread's context */
+} attngen_device;
+
 /* A view of caller-owned memory. strides[i] is in elements; a tensor whose
- * strides are all 0 is taken as contiguous row-major. */
+ * strides are all 0 is taken as contiguous row-major. device says where
+ * data points (see "CUDA" below). */
 typedef struct attngen_tensor {
     void *data;
     attngen_dtype dtype;
     int32_t ndim;
     int64_t shape[ATTNGEN_MAX_DIMS];
     int64_t strides[ATTNGEN_MAX_DIMS];
+    attngen_device device;
 } attngen_tensor;
 
 /* Contiguous row-major view helper. */
@@ -221,6 +230,31 @@ const char *attngen_last_kernel(void);
 
 /* Worker threads for all kernels (0 = one per core). Returns the previous value. */
 int attngen_set_num_threads(int n);
+
+/* CUDA
+ *   A call whose q, k, v and out are ATTNGEN_DEVICE_CUDA tensors runs the
+ *   CUDA kernels on those device pointers (no host copies): q, k, v and out
+ *   must all live on the device; masks and rotary tables may be host or
+ *   device tensors (host ones are uploaded per call); block layouts are host
+ *   objects (their lists are uploaded per call). The kernels are launched on
+ *   the context and stream set with attngen_cuda_set_stream for the calling
+ *   thread; without one, on the context current on the calling thread
+ *   (e.g. the one a framework made current) and its default stream, else
+ *   on a context of attngen's own on device 0. Launches are asynchronous:
+ *   a call returns once its kernels are queued, errors found at launch are
+ *   returned (ATTNGEN_ERR_DEVICE or ATTNGEN_ERR_KERNEL), and
+ *   attngen_cuda_synchronize waits for the stream and reports errors of
+ *   kernels that already ran. Libraries built without CUDA (or a machine
+ *   without a driver) refuse device tensors with ATTNGEN_ERR_DEVICE.
+ *   The driver (libcuda) is loaded at run time; no CUDA toolkit is needed. */
+/* 1 when CUDA kernels were built in and a CUDA driver and device are present. */
+int attngen_cuda_available(void);
+/* Context (CUcontext) and stream (CUstream) for the calling thread's CUDA
+ * calls; NULL context = the current one at call time, NULL stream = its
+ * default stream. */
+attngen_status attngen_cuda_set_stream(void *context, void *stream);
+/* Waits for the work attngen queued on the calling thread's stream. */
+attngen_status attngen_cuda_synchronize(void);
 
 /* Human-readable description of what was compiled in: targets, variants,
  * head dims, buckets and knobs. */

@@ -1,0 +1,71 @@
+# CUDA kernels (docs/CUDA.md): the same generators with the GPU schedule
+# family (schedules/gpu_schedule.cpp), compiled by Halide's CUDA backend to
+# PTX for compute capability 8.0, which the driver JIT-compiles for newer
+# GPUs (an H100 included). libcuda is loaded at run time: building needs no
+# CUDA toolkit, and on a machine without a GPU attngen_cuda_available() is 0
+# and device tensors are refused. All kernels share one Halide runtime,
+# which then carries CUDA support.
+if (CMAKE_CROSSCOMPILING)
+    set(_attngen_cuda_default OFF)
+else ()
+    set(_attngen_cuda_default ON)
+endif ()
+option(ATTNGEN_CUDA "Build CUDA kernels (Halide CUDA backend; no toolkit needed)" ${_attngen_cuda_default})
+set(ATTNGEN_CUDA_TARGETS x86-64-linux-cuda-cuda_capability_80-user_context
+    CACHE STRING "Halide target of the CUDA kernels (user_context required)")
+set(ATTNGEN_CUDA_HALF_TYPES f16 bf16 CACHE STRING "Storage types of CUDA kernels besides f32")
+include(${CMAKE_CURRENT_LIST_DIR}/../tuning/gpu_defaults.cmake)
+
+if (ATTNGEN_CUDA)
+    # attngen_add_cuda(variant dtype head_dim bucket rot [extra params])
+    function(attngen_add_cuda variant dtype hd bucket rot)
+        attngen_gpu_default_knobs(knobs ${variant} ${hd} ${bucket})
+        set(gen "")
+        set(extra "")
+        if (variant STREQUAL "sparse_axial_row")
+            set(gen GENERATOR attngen_sparse_axial)
+            set(extra "axis=0 ")
+        elseif (variant STREQUAL "sparse_axial_col")
+            set(gen GENERATOR attngen_sparse_axial)
+            set(extra "axis=1 ")
+        endif ()
+        attngen_add_kernel(VARIANT ${variant} ${gen} DTYPE ${dtype} HEAD_DIM ${hd} BUCKET ${bucket} ROTARY ${rot}
+                           DEVICE cuda PARAMS "${extra}${knobs}" SOURCE "GPU hand default")
+    endfunction()
+    foreach (hd IN ITEMS 64 0)
+        attngen_add_cuda(dense f32 ${hd} prefill 0)
+        attngen_add_cuda(block_sparse f32 ${hd} prefill 0)
+        foreach (v IN ITEMS sparse_conv sparse_axial_row sparse_axial_col)
+            if (hd EQUAL 0)
+                attngen_add_cuda(${v} f32 0 prefill 1)
+            else ()
+                attngen_add_cuda(${v} f32 ${hd} prefill 0)
+            endif ()
+        endforeach ()
+    endforeach ()
+    attngen_add_cuda(dense f32 128 prefill 0)
+    foreach (hd IN ITEMS 40 64 0)
+        attngen_add_cuda(chunked f32 ${hd} prefill 0)
+    endforeach ()
+    foreach (dt IN ITEMS f32 ${ATTNGEN_CUDA_HALF_TYPES})
+        attngen_add_cuda(dense ${dt} 0 decode 0)
+        attngen_add_cuda(dense ${dt} 0 group 0)
+        attngen_add_cuda(dense ${dt} 0 prefill 1)
+        attngen_add_cuda(dense ${dt} 0 decode 1)
+    endforeach ()
+    # Half storage: every variant at any head dim, plus the head dims of the
+    # benchmark workloads (64; chunked 40), whose kernels stage key chunks
+    # in shared memory and load features as vectors.
+    foreach (dt IN LISTS ATTNGEN_CUDA_HALF_TYPES)
+        foreach (hd IN ITEMS 64 0)
+            attngen_add_cuda(dense ${dt} ${hd} prefill 0)
+            attngen_add_cuda(block_sparse ${dt} ${hd} prefill 0)
+            foreach (v IN ITEMS sparse_conv sparse_axial_row sparse_axial_col)
+                attngen_add_cuda(${v} ${dt} ${hd} prefill 1)
+            endforeach ()
+        endforeach ()
+        foreach (hd IN ITEMS 40 0)
+            attngen_add_cuda(chunked ${dt} ${hd} prefill 0)
+        endforeach ()
+    endforeach ()
+endif ()

@@ -1,0 +1,206 @@
+#include "gpu_schedule.h"
+
+#include "gpu_limits.h"
+
+#include <map>
+
+namespace attngen {
+
+namespace {
+
+}  // namespace
+
+std::string check_gpu_knobs(const Knobs &k, int head_dim, int phases) {
+    if (k.tq < 1 || k.kc < 1 || k.rq < 1 || k.rk < 1 || k.vec < 1) return "tile sizes must be positive";
+    if (k.tq % k.rq != 0) return "tq must be a multiple of rq";
+    if (k.kc % k.rk != 0) return "kc must be a multiple of rk";
+    if (k.vec != 1 && k.vec != 2 && k.vec != 4) return "vec must be 1, 2 or 4 (float, float2, float4 loads)";
+    // Generic kernels must at least serve D = 64 (larger head dims are
+    // checked per call by the runtime, gpu_limits.h).
+    const int D = head_dim > 0 ? head_dim : 64;
+    if (head_dim > 0 && head_dim % k.vec != 0) return "head_dim must be a multiple of vec";
+    const int kc_max = std::max(k.kc, k.kci);
+    if (k.kci > 0 && k.kci % k.rk != 0) return "kci must be a multiple of rk";
+    const int64_t threads = gpu::threads(k.tq, k.rq, kc_max, k.rk, D, k.vec);
+    if (threads > gpu::kMaxThreads) return "more than 1024 threads per block";
+    if (threads < 32) return "fewer than 32 threads per block";
+    if (k.rq * k.rk > 64 || k.rq * k.vec > 64) return "register tile larger than 64 accumulators";
+    if (gpu::shared_floats(k.tq, kc_max, D, phases) * 4 > gpu::kSharedBytes) {
+        return "more than 48 KiB of shared memory per block";
+    }
+    return "";
+}
+
+void schedule_gpu(AttnFuncs &f, Func output, const Target &target, const Knobs &k, int head_dim) {
+    (void)target;
+    Var d = f.d, ii = f.ii, j = f.j;
+    Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
+    Var io("io"), il("il"), hb("hb");
+    Var dt("dt"), dr("dr"), iy("iy"), ir("ir"), jt("jt"), jr("jr");
+    const bool fixed_d = head_dim > 0;
+    const int D = fixed_d ? head_dim : gpu::kBudgetHeadDim;  // for the shared-memory budget
+    const int phases = (int)f.phases.size();
+    const int kc_max = std::max(k.kc, k.kci);
+    const int row_threads = std::max(1, std::min(k.tq, 16));
+    // The block: x = the widest of keys per chunk / rk and features / vec,
+    // y = query rows / rq (gpu_limits.h, threads()).
+    const int block_y = std::max(1, k.tq / k.rq);
+    const int block_x = std::max({kc_max / k.rk, (D + k.vec - 1) / k.vec, row_threads});
+    const TailStrategy dtail = fixed_d ? TailStrategy::Auto : TailStrategy::GuardWithIf;
+
+    // Features: thread dt holds features dt*vec .. dt*vec+vec-1 (one vector
+    // load of a value row); queries: thread iy holds rows iy*rq .. +rq-1.
+    auto thread_tile_d = [&](auto st, Var dv, Var iv) {
+        st.split(dv, dt, dr, k.vec, dtail).split(iv, iy, ir, k.rq).reorder(dr, ir, dt, iy).gpu_threads(dt, iy);
+        if (fixed_d) st.vectorize(dr);
+        st.unroll(ir);
+    };
+
+    // One block per (query tile, head, batch); the output tile is written
+    // from the final state by the same thread layout.
+    output.split(oi, io, il, k.tq, TailStrategy::GuardWithIf)
+        .fuse(oh, ob, hb)
+        .reorder(od, il, io, hb)
+        .gpu_blocks(io, hb);
+    thread_tile_d(output, od, il);
+    LoopLevel block(output, io);
+
+    // Queries are read (rotated, scaled) inside Q@K^T from global memory
+    // (L1-cached). Not staged in shared memory: Halide 14 pools shared
+    // allocations by liveness and gives a block-level Func consumed inside
+    // the chunk loop the same space as the per-chunk scratch (wrong results).
+
+    // Per-call tables and K/V passes (rotary, half conversion, key-major
+    // staging) run as kernels of their own over (features, rows, heads).
+    auto gpu_rows = [&](Func r, int xsplit, int ysplit) {
+        Var x = r.args()[0], y = r.args()[1];
+        Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), zz("zz");
+        r.compute_root();
+        if (r.dimensions() == 4) r.fuse(r.args()[2], r.args()[3], zz);
+        r.split(x, xo, xi, xsplit, TailStrategy::GuardWithIf).split(y, yo, yi, ysplit, TailStrategy::GuardWithIf);
+        if (r.dimensions() == 4) {
+            r.reorder(xi, yi, xo, yo, zz).gpu_blocks(yo, zz).gpu_threads(xi, yi);
+        } else {
+            r.reorder(xi, yi, xo, yo).gpu_blocks(xo, yo).gpu_threads(xi, yi);
+        }
+    };
+    for (Func r : f.kv_rot) gpu_rows(r, 64, 8);
+    for (Func r : f.kv_conv) gpu_rows(r, 64, 8);
+    if (f.cosT.defined()) {
+        gpu_rows(f.cosT, 32, 8);
+        gpu_rows(f.sinT, 32, 8);
+    }
+    // The masks' small lookup tables stay inline (a few integer ops per
+    // read): computed at root they would be per-call device buffers, empty
+    // for some shapes, which Halide's CUDA runtime refuses to allocate.
+
+    // Constant extents for everything a block allocates: per (query tile,
+    // head, batch) one tile, head and batch, whatever the bounds Halide
+    // infers through the chunk filter (they can span more, and then the
+    // shared-memory size of a launch grows past the limit).
+    auto fix_extents = [&](Func fn, std::map<std::string, int> extents) {
+        for (const Var &a : fn.args()) {
+            auto it = extents.find(a.name());
+            const int e = it != extents.end() ? it->second : 1;
+            if (e > 0) fn.bound_extent(a, e);
+        }
+    };
+    for (KeyPhase &ph : f.phases) {
+        if (ph.query_dependent) {
+            gpu_rows(ph.kstage, 64, 8);
+        }
+        // The running state of the tile lives in shared memory; its update
+        // walks the chunks serially, every step in parallel over the tile.
+        ph.st.compute_at(block);
+        fix_extents(ph.st, {{d.name(), fixed_d ? head_dim : 0}, {ii.name(), k.tq}});
+        thread_tile_d(ph.st, d, ii);
+        auto stu = ph.st.update();
+        stu.split(d, dt, dr, k.vec, dtail).split(ii, iy, ir, k.rq).reorder(dr, ir, dt, iy, ph.rc.x).gpu_threads(dt, iy);
+        if (fixed_d) stu.vectorize(dr);
+        stu.unroll(ir);
+        LoopLevel chunk(ph.st, ph.rc.x);
+
+        // Scores of one chunk: thread (jt, iy) computes an rk x rq register
+        // tile, accumulating over the head dim.
+        fix_extents(ph.ms, {{j.name(), ph.kc}, {ii.name(), k.tq}});
+        fix_extents(ph.p, {{j.name(), ph.kc}, {ii.name(), k.tq}});
+        fix_extents(ph.cmax, {{ii.name(), k.tq}});
+        fix_extents(ph.psum, {{ii.name(), k.tq}});
+        // Scores and probabilities of a chunk: thread (jt, iy) owns rk keys
+        // of rq rows.
+        auto score_tile = [&](Func fn) {
+            fn.compute_at(chunk)
+                .split(j, jt, jr, k.rk)
+                .split(ii, iy, ir, k.rq)
+                .reorder(jr, ir, jt, iy)
+                .gpu_threads(jt, iy)
+                .unroll(jr)
+                .unroll(ir);
+        };
+        score_tile(ph.ms);
+        ph.s.compute_at(ph.ms, jt).store_in(MemoryType::Register).bound_extent(j, k.rk).bound_extent(ii, k.rq)
+            .unroll(j).unroll(ii);
+        // The chunk's keys, staged in shared memory when they fit: loaded
+        // with consecutive threads on consecutive features (coalesced),
+        // stored key-major with a padded feature stride (kc + 1), so both
+        // the stores and Q@K^T's loads (consecutive threads, keys rk apart)
+        // are free of bank conflicts.
+        if (&ph == &f.phases.front() && ph.keys_in_place && gpu::stages_keys(k.tq, ph.kc, kc_max, D, phases)) {
+            Func keys = f.kr.in(ph.s);
+            Var kd = keys.args()[0], kj = keys.args()[1], kdo("kdo"), kdi("kdi"), kjo("kjo"), kji("kji");
+            fix_extents(keys, {{kd.name(), fixed_d ? head_dim : 0}, {kj.name(), ph.kc}});
+            keys.compute_at(chunk)
+                .reorder_storage(kj, kd)
+                .align_storage(kj, k.kc + 1)
+                .split(kd, kdo, kdi, 16, TailStrategy::GuardWithIf)
+                .split(kj, kjo, kji, block_y, TailStrategy::GuardWithIf)
+                .reorder(kdi, kji, kdo, kjo)
+                .gpu_threads(kdi, kji);
+        }
+        ph.s.update().reorder(j, ii, ph.rd.x).unroll(j).unroll(ii);
+
+        // Chunk max and sum. A row's kc values are first reduced in P
+        // partial results per row (rfactor: P x tq threads, kc / P steps
+        // each), then the P partials by one thread per row, instead of one
+        // thread per row walking all kc values while the others wait.
+        auto rows = [&](auto st) {
+            Var iyo("iyo"), iyi("iyi");
+            st.split(ii, iyo, iyi, row_threads, TailStrategy::GuardWithIf).gpu_threads(iyi, iyo);
+        };
+        // Partials: as many as the block's x threads (keys or features per
+        // thread), rows over its y threads, so no stage widens the block.
+        int parts = 1;
+        while (parts * 2 <= block_x && ph.kc % (parts * 2) == 0 && ph.kc / (parts * 2) >= 2) parts *= 2;
+        auto chunk_reduce = [&](Func r) {
+            r.compute_at(chunk);
+            rows(r);
+            if (parts > 1) {
+                RVar rjo("rjo_" + r.name()), rji("rji_" + r.name());
+                Var u("u");
+                Func part = r.update().split(ph.rj.x, rjo, rji, ph.kc / parts).rfactor(rjo, u);
+                fix_extents(part, {{u.name(), parts}, {ii.name(), k.tq}});
+                Var po("po"), pi("pi");
+                part.compute_at(chunk).split(ii, po, pi, block_y, TailStrategy::GuardWithIf).gpu_threads(u, pi);
+                part.update().reorder(rji, u, ii).split(ii, po, pi, block_y, TailStrategy::GuardWithIf)
+                    .gpu_threads(u, pi);
+                rows(r.update());
+            } else {
+                rows(r.update().reorder(ph.rj.x, ii));
+            }
+        };
+        chunk_reduce(ph.cmax);
+        score_tile(ph.p);
+        chunk_reduce(ph.psum);
+
+        // P@V into registers of the thread that owns the state tile.
+        ph.pv.compute_at(ph.st, dt).store_in(MemoryType::Register).bound_extent(d, k.vec).bound_extent(ii, k.rq)
+            .unroll(ii);
+        if (fixed_d) ph.pv.vectorize(d);
+        auto pvu = ph.pv.update();
+        pvu.reorder(d, ii, ph.rj.x).unroll(ii);
+        if (fixed_d) pvu.vectorize(d);
+        if (f.values_finite.defined()) pvu.specialize(f.values_finite);
+    }
+}
+
+}  // namespace attngen

@@ -1,0 +1,31 @@
+# Hand-picked default knobs of the GPU schedule family (schedules/gpu_schedule.h:
+# tq queries per block, kc keys per chunk, rq x rk register tile of Q@K^T,
+# rq x vec of P@V and the state), per variant, head dim and bucket: the
+# fallback for every CUDA key the tuning database has no record for.
+# Measured on an H100 (dense causal B8 H8 N1280 D64, fp32, one sweep of 10
+# points in one run, bench/gpu/sweep): tq=16 kc=64 rq=2 rk=4 vec=4 fastest
+# (1.85 ms causal, 3.47 ms non-causal), tq=32 kc=32 rq=4 rk=2 2.01 ms,
+# tq=16 kc=32 rq=2 rk=2 2.03 ms; 4 x 4 register tiles (3.1 ms) and 8-key
+# tiles (2.4 ms) are slower (registers, fewer blocks per SM).
+# DALL-E sparse: 16-query blocks (two phases of state in shared memory),
+# 32-key text chunks (staged), 32-slot image chunks (a 5x5 box or a row of
+# 32). Decode: one query per block, keys across the threads.
+function(attngen_gpu_default_knobs out variant head_dim bucket)
+    if (variant MATCHES "^sparse_")
+        set(k "tq=16 kc=32 kci=32 vec=4 rq=2 rk=2 qvec=1 threads_split=1")
+    elseif (variant STREQUAL "block_sparse")
+        set(k "tq=16 kc=16 vec=4 rq=2 rk=1 qvec=1 threads_split=1")
+    elseif (bucket STREQUAL "decode")
+        # One query per block, keys over the threads. (256-key chunks over
+        # 128 threads failed to launch on the H100: CUDA_ERROR_INVALID_VALUE.)
+        set(k "tq=1 kc=64 vec=4 rq=1 rk=2 qvec=1 threads_split=1")
+    elseif (head_dim EQUAL 128)
+        # 3 x 128 x 16 floats of state leave room for a 32-key staged chunk.
+        set(k "tq=16 kc=32 vec=4 rq=2 rk=2 qvec=1 threads_split=1")
+    elseif (bucket STREQUAL "group")
+        set(k "tq=16 kc=64 vec=4 rq=1 rk=4 qvec=1 threads_split=1")
+    else ()
+        set(k "tq=16 kc=64 vec=4 rq=2 rk=4 qvec=1 threads_split=1")
+    endif ()
+    set(${out} "${k}" PARENT_SCOPE)
+endfunction()
