@@ -93,6 +93,10 @@ message(STATUS "attngen cross build: kernel targets ${ATTNGEN_CPU_TARGETS}")
 set(ATTNGEN_BENCH_AUTOSCHEDULERS "" CACHE STRING "Halide autoschedulers of the benchmark (none in a cross build)")
 set(_attngen_autosched_reason_Li2018
     "not built in a cross build (the autoscheduled baseline is an x86-64 AVX-512 kernel)")
+# Likewise the `untuned` (hand default) kernels: x86-64 AVX-512 builds next
+# to the autoscheduled ones; an x86 target in the ARM kernels' shared runtime
+# would make Halide fail ("no compatible runtime target").
+set(ATTNGEN_BENCH_UNTUNED_HEAD_DIMS "" CACHE STRING "Head dims of the bench's untuned kernels (none in a cross build)")
 
 # ---- Tests ---------------------------------------------------------------------
 # add_test() runs target programs through CMAKE_CROSSCOMPILING_EMULATOR, but a
