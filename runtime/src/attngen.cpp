@@ -101,7 +101,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, (int)Nq, R > 0, device);
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense %s %skernel was built for head dim %lld%s",
-                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D,
+                         dtype_str(vq.dtype), kernel_kind(device), (long long)D,
                          R > 0 ? " with rotary" : "");
     }
     if ((s = check_device_limits(e, D, vv.shape[3]))) return s;

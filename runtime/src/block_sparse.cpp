@@ -228,7 +228,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED,
                          "no block_sparse %s %skernel was built for head dim %lld with a granule dividing block %d",
-                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D,
+                         dtype_str(vq.dtype), kernel_kind(device), (long long)D,
                          (int)L->block);
     }
     if ((s = check_device_limits(e, D, D))) return s;

@@ -50,7 +50,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
     }
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED, "no chunked %s %skernel was built for head dim %lld",
-                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D);
+                         dtype_str(vq.dtype), kernel_kind(device), (long long)D);
     }
     if ((s = check_device_limits(e, D, Dv))) return s;
 
@@ -74,7 +74,7 @@ attngen_status chunked_impl(const attngen_tensor *q, const attngen_tensor *k, co
         if ((s = dev.bind({&bq, &bk, &bv}, &bo))) return s;
         int rc = reinterpret_cast<attngen::ChunkedFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, finite, &bo.buf);
         if ((s = finish_kernel(e, rc, &ctx))) return s;
-    if ((s = dev.finish())) return s;
+        if ((s = dev.finish())) return s;
     }
     publish_stats(ctx);
     return ATTNGEN_OK;

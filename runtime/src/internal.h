@@ -26,6 +26,8 @@ constexpr int64_t kMaxImageSize = 1 << 15;    // image_size, kernel_size, dilati
 
 const char *dtype_str(attngen_dtype t);
 const char *device_str(attngen_device d);
+// "CUDA " for a CUDA call, "" otherwise (messages: "no dense f32 CUDA kernel ...").
+inline const char *kernel_kind(attngen_device d) { return d == ATTNGEN_DEVICE_CUDA ? "CUDA " : ""; }
 // A CUDA kernel's per-block limits (shared memory, threads) at head dims
 // D, Dv: ATTNGEN_ERR_UNSUPPORTED naming them when exceeded. CPU kernels: OK.
 attngen_status check_device_limits(const KernelEntry *e, int64_t D, int64_t Dv);

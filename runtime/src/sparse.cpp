@@ -97,7 +97,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, (int)n, R > 0, device);
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s %s %skernel was built for head dim %lld", variant,
-                         dtype_str(vq.dtype), device == ATTNGEN_DEVICE_CUDA ? "CUDA " : "", (long long)D);
+                         dtype_str(vq.dtype), kernel_kind(device), (long long)D);
     }
     if ((s = check_device_limits(e, D, D))) return s;
 
