@@ -53,13 +53,14 @@
 #include <tuple>
 #include <vector>
 
-#include "autosched.h"
-#include "untuned.h"
+#include "pinned.h"
 #include "baselines.h"
 
 namespace {
 
 using namespace attngen::bench;
+using attngen::KernelEntry;
+using attngen::PinnedKernel;
 
 // ---- Tables ---------------------------------------------------------------------
 
@@ -108,6 +109,20 @@ std::string chunked_not_applicable(const Workload& w) {
 }
 
 bool uses_mask_matrix(Kind k) { return k != Kind::Dense && k != Kind::Chunked; }
+
+// The runtime's name of the pipeline a benchmark variant runs.
+const char* runtime_variant_of(Kind k) {
+  switch (k) {
+    case Kind::Dense: return "dense";
+    case Kind::SparseConv: return "sparse_conv";
+    case Kind::SparseAxialRow: return "sparse_axial_row";
+    case Kind::SparseAxialCol: return "sparse_axial_col";
+    case Kind::BlockSparse:
+    case Kind::BlockSparseFull: return "block_sparse";
+    case Kind::Chunked: return "chunked";
+  }
+  return "";
+}
 
 const Variant kVariants[] = {
     {"dense_causal", Kind::Dense, true, false, dense_not_applicable},
@@ -520,60 +535,55 @@ std::vector<Impl> make_impls() {
                      return "oneDNN " + dnnl_materialized_impl(materialized_args(var, d, 0, d.outp(0)));
                    }});
 
-  // Hand-default dense kernels (issue 5's `untuned` bar: attngen, built from
-  // the tuning database, against the same kernels with the hand defaults).
-  impls.push_back(
-      {"untuned", [](const Variant& var, const Workload& w) {
-         return var.kind == Kind::Dense && untuned_kernel(w.D, w.Nq) != nullptr; },
-       [](const Variant&, const Workload&) {
-         return cpu_supports_autosched_target() ? std::string()
-                                                : std::string("this CPU cannot run the kernel's target ") + autosched_target();
-       },
-       [](const Variant& var, DataSet& d, int c, float* out) {
-         const Workload& w = d.w;
-         const UntunedKernel* u = untuned_kernel(w.D, w.Nq);
-         const AutoschedKernel ker{"untuned", "hand default", u->fn, nullptr};
-         AutoschedArgs a{w.B, w.Nq, w.Nk, w.H, w.H, w.D, d.qp(c), d.kp(c), d.vp(c),
-                         out, var.causal, int32_t(w.offset), var.key_mask ? d.key_mask.data() : nullptr};
-         return run_autosched(ker, a);
-       },
-       [](const Variant&, DataSet& d) {
-         return std::string("hand default ") + untuned_kernel(d.w.D, d.w.Nq)->params + ", " + autosched_target();
-       }});
-
-  int n = 0;
-  const AutoschedKernel* kernels = autosched_kernels(&n);
-  for (int i = 0; i < n; ++i) {
-    const AutoschedKernel* ker = &kernels[i];
+  // Pinned builds (bench/pinned.h): `untuned` (issue 5: attngen, built from
+  // the tuning database, against the same pipeline with the hand defaults)
+  // and `autosched_<name>` (the pipeline scheduled by a Halide
+  // autoscheduler). Registered where the table lists a build for the
+  // variant and head dim; a build that was left out is skipped with its
+  // reason.
+  for (const std::string& name : pinned_impls()) {
+    // An autoschedule is made for the generator's estimates (the dalle and
+    // sd_self shapes): its splits assume extents that other workloads
+    // (decode: one query) do not have, so it is registered for those only.
+    const bool autosched = name.rfind("autosched_", 0) == 0;
+    auto build = [name, autosched](const Variant& var, const Workload& w) -> const PinnedBuild* {
+      const std::string wn = w.name;  // (the calibration shape is dalle-sized)
+      if (autosched && wn != "dalle" && wn != "sd_self" && wn != "calibration") return nullptr;
+      return pinned_build(name, runtime_variant_of(var.kind), w.D, w.Nq, w.Nk);
+    };
     impls.push_back(
-        {std::string("autosched_") + ker->name,
-         // Built for head_dim=64 only: not registered for other head dims.
-         [](const Variant&, const Workload& w) { return w.D == kAutoschedHeadDim; },
-         [ker](const Variant& var, const Workload& w) {
-           if (uses_mask_matrix(var.kind))
-             return std::string("no autoscheduled build of the ") + var.name +
-                    " pipeline (the autoscheduler libraries are built from the dense generator)";
-           if (!ker->fn)
-             return std::string("autoscheduler ") + ker->scheduler + " could not schedule this pipeline: " +
-                    ker->why_missing;
-           if (!cpu_supports_autosched_target())
-             return std::string("this CPU cannot run the kernel's target ") + autosched_target();
+        {name, [build](const Variant& var, const Workload& w) { return build(var, w) != nullptr; },
+         [build, name](const Variant& var, const Workload& w) {
+           const PinnedBuild* b = build(var, w);
+           if (!b) return "no " + name + " build for this shape";  // e.g. the calibration shape
+           if (!b->fn)
+             return b->scheduler[0] ? std::string("autoscheduler ") + b->scheduler +
+                                          " could not schedule this pipeline: " + b->why_missing
+                                    : std::string(b->name) + " was not built: " + b->why_missing;
+           if (!cpu_supports_pinned_target())
+             return std::string("this CPU cannot run the kernel's target ") + pinned_target();
            // Autoscheduled schedules compute whole score-sized stages at root
            // (Li2018 does for s, ms and p).
-           if (score_bytes(w) > kMaxScoreBytes)
+           if (b->scheduler[0] && score_bytes(w) > kMaxScoreBytes)
              return "the schedule materializes score-sized intermediates; the B*H*Nq*Nk fp32 score tensor would take " +
                     fmt("%.1f", score_bytes(w) / (1u << 30)) + " GiB (cap: " +
                     fmt("%.0f", kMaxScoreBytes / (1u << 30)) + " GiB)";
            return std::string();
          },
-         [ker](const Variant& var, DataSet& d, int c, float* out) {
-           const Workload& w = d.w;
-           AutoschedArgs a{w.B,    w.Nq,    w.Nk,    w.H,         w.H, w.D, d.qp(c), d.kp(c), d.vp(c),
-                           out,    var.causal, int32_t(w.offset), var.key_mask ? d.key_mask.data() : nullptr};
-           return run_autosched(*ker, a);
+         [build](const Variant& var, DataSet& d, int c, float* out) {
+           static std::map<const PinnedBuild*, KernelEntry> entries;  // runs are single-threaded
+           const PinnedBuild* b = build(var, d.w);
+           if (!b) return std::string("no build for this shape");
+           auto it = entries.find(b);
+           if (it == entries.end()) it = entries.emplace(b, pinned_entry(*b)).first;
+           PinnedKernel pin(&it->second);
+           return run_attngen(var, d, c, out);
          },
-         [ker](const Variant&, DataSet&) {
-           return std::string("Halide ") + ker->scheduler + " autoschedule, " + autosched_target();
+         [build](const Variant& var, DataSet& d) {
+           const PinnedBuild* b = build(var, d.w);
+           return (b->scheduler[0] ? std::string("Halide ") + b->scheduler + " autoschedule"
+                                   : std::string("hand default ") + b->knobs) +
+                  ", " + pinned_target();
          }});
   }
   return impls;
@@ -830,6 +840,36 @@ void print_summary(std::ostream& os, const CollectingReporter& rep, const std::v
   }
   const double dec = ms_of("dense_causal/decode/attngen"), gqa = ms_of("dense_causal/decode/attngen_gqa4");
   if (dec > 0 && gqa > 0) bar("dense_causal/decode attngen_gqa4 / attngen", gqa / dec, 0.5);
+  // Issue 5: tuned (attngen) against the hand defaults (untuned) and against
+  // the best autoschedule, per variant and workload.
+  int tuned_wins = 0, tuned_pairs = 0;
+  for (const Variant& var : kVariants) {
+    for (const Workload& w : kWorkloads) {
+      const std::string prefix = std::string(var.name) + "/" + w.name + "/";
+      const double tuned = ms_of(prefix + "attngen"), untuned = ms_of(prefix + "untuned");
+      if (tuned <= 0) continue;
+      if (untuned > 0) {
+        ++tuned_pairs;
+        if (untuned / tuned >= 1.2) ++tuned_wins;
+        bar(prefix + "attngen / untuned (" + fmt("%.2fx", untuned / tuned) + " faster)", tuned / untuned, 1.05);
+      }
+      double best = 0;
+      std::string best_name;
+      for (const std::string& name : pinned_impls()) {
+        const double t = name.rfind("autosched_", 0) == 0 ? ms_of(prefix + name) : 0;
+        if (t > 0 && (best == 0 || t < best)) best = t, best_name = name;
+      }
+      if (best > 0)
+        bar(prefix + "attngen / best autosched (" + best_name + ", " + fmt("%.1fx", best / tuned) + ")",
+            tuned / best, 1 / 1.5);
+    }
+  }
+  if (tuned_pairs > 0) {
+    std::snprintf(line, sizeof line, "  %-58s %6d  (bar >= 2: %s)\n",
+                  ("workloads where attngen is >= 1.2x faster than untuned, of " + std::to_string(tuned_pairs)).c_str(),
+                  tuned_wins, tuned_wins >= 2 ? "met" : "NOT met");
+    os << line;
+  }
   if (!notes.empty()) {
     os << "\nskipped:\n";
     for (size_t i = 0; i < notes.size(); ++i) os << "  [" << i + 1 << "] " << notes[i] << "\n";
@@ -876,7 +916,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("attngen_cpu_level", attngen_cpu_level());
   benchmark::AddCustomContext("bench_threads", std::to_string(g_threads));
   benchmark::AddCustomContext("fma_peak_gflops", fmt("%.2f", g_peak_gflops));
-  benchmark::AddCustomContext("autosched_target", autosched_target());
+  benchmark::AddCustomContext("pinned_kernel_target", pinned_target());
 
   static const std::vector<Impl> impls = make_impls();
   for (const Variant& var : kVariants) {

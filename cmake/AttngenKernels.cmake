@@ -60,13 +60,14 @@ function(attngen_add_kernel)
     if (K_ROTARY)
         string(APPEND name "_rot")
     endif ()
-    if (K_DEVICE STREQUAL "cuda")
-        string(APPEND name "_cuda")
-    endif ()
     # A tuning-database record for exactly this key replaces the hand
-    # default's knobs (tuning/tuned.cmake).
+    # default's knobs (tuning/tuned.cmake). The key names the kernel without
+    # the _cuda suffix: the target level (cuda-sm80) tells GPU records apart.
     if (COMMAND attngen_apply_tuning)
         attngen_apply_tuning(K_PARAMS K_SOURCE "${name}" "${targets}")
+    endif ()
+    if (K_DEVICE STREQUAL "cuda")
+        string(APPEND name "_cuda")
     endif ()
     separate_arguments(params UNIX_COMMAND "${K_PARAMS}")
     if (K_DTYPE STREQUAL "f32")

@@ -60,8 +60,12 @@ public:
         ph.name = "blocks";
         ph.kc = KC;
         ph.num_chunks = max_count;
+        // The runtime's block lists hold blocks 0 .. ceil(Nk / KC) - 1; the
+        // clamp says so to Halide, so every key read is bounded (the
+        // autoschedulers refuse unbounded accesses; also a guard).
+        const Expr last_block = max(Nk - 1, 0) / KC;
         ph.key_pos = [&](Expr jj, Expr, Expr tt, Expr hh, Expr) {
-            return cols(clamp(jj / KC, 0, max_count - 1), lr(tt), lh(hh)) * KC + jj % KC;
+            return clamp(cols(clamp(jj / KC, 0, max_count - 1), lr(tt), lh(hh)), 0, last_block) * KC + jj % KC;
         };
         Expr kp = ph.key_pos(j, ii, it, h, b);
         Expr qpos = f.query_index();
@@ -89,6 +93,7 @@ public:
         diag_shift.set_estimate(0);
         use_key_mask.set_estimate(false);
         use_elem_mask.set_estimate(false);
+        values_finite.set_estimate(true);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
         constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 

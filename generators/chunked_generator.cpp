@@ -45,6 +45,7 @@ public:
         // Estimates: the `sd_self` workload (B2 H8 N4096 D40).
         const int De = head_dim > 0 ? (int)head_dim : 40;
         for (auto *t : {&q, &k, &v}) t->set_estimates({{0, De}, {0, 8}, {0, 4096}, {0, 2}});
+        values_finite.set_estimate(true);
         out.set_estimates({{0, De}, {0, 8}, {0, 4096}, {0, 2}});
         constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 

@@ -159,6 +159,7 @@ public:
         first_image_tile.set_estimate(8);
         use_key_mask.set_estimate(false);
         rotary_dim.set_estimate(0);
+        values_finite.set_estimate(true);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
         constrain_activations<In<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);
 

@@ -87,6 +87,7 @@ public:
         use_key_mask.set_estimate(false);
         use_static_mask.set_estimate(false);
         rotary_dim.set_estimate(0);
+        values_finite.set_estimate(true);
         out.set_estimates({{0, De}, {0, 8}, {0, 1280}, {0, 1}});
 
         constrain_activations<Input<Buffer<void, 4>>>({&q, &k, &v}, out, head_dim);

@@ -75,7 +75,7 @@ if [[ ${ATTNGEN_SAN_FULL_KERNELS:-0} != 1 ]]; then
         else target=x86-64-linux-user_context; fi
     fi
     reduced=(-DATTNGEN_HEAD_DIMS= -DATTNGEN_DECODE_HEAD_DIMS= -DATTNGEN_ROTARY_HEAD_DIMS=
-             -DATTNGEN_SPARSE_HEAD_DIMS= -DATTNGEN_CHUNKED_HEAD_DIMS= -DATTNGEN_HALF_HEAD_DIMS=
+             -DATTNGEN_SPARSE_HEAD_DIMS= -DATTNGEN_CHUNKED_HEAD_DIMS= -DATTNGEN_HALF_HEAD_DIMS= -DATTNGEN_LONG_HEAD_DIMS=
              -DATTNGEN_CUDA=OFF)
     if [[ -n $target ]]; then reduced+=("-DATTNGEN_CPU_TARGETS=$target"); fi
 fi

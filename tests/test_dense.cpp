@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "attngen/attngen.h"
+#include "src/dispatch.h"
 #include "reference/reference.h"
 #include "test_util.h"
 
@@ -537,6 +539,69 @@ TEST(DenseOutput, LastKernelIsReported) {
   std::vector<float> got;
   ASSERT_EQ(p.run(&got), ATTNGEN_OK);
   EXPECT_NE(std::string(attngen_last_kernel()).find("dense"), std::string::npos) << attngen_last_kernel();
+}
+
+// Prefill calls over at least kLongMinKeys keys take the Long kernel of
+// their head dim when one is built (its own tuning key), else the Prefill
+// one; the results are the same.
+TEST(DenseOutput, LongKeySetsTakeTheLongKernel) {
+  bool have_long = false;
+  for (const attngen::KernelEntry &e : attngen::kernel_table())
+    have_long = have_long || (e.variant == "dense" && e.bucket == attngen::Bucket::Long && e.head_dim == 64 &&
+                              e.dtype == ATTNGEN_F32 && e.device == ATTNGEN_DEVICE_CPU);
+  struct Case {
+    int D, Nk;
+    const char *bucket;
+  };
+  for (const Case c : {Case{64, int(attngen::kLongMinKeys), have_long ? "_long" : "_prefill"},
+                       Case{64, int(attngen::kLongMinKeys) - 1, "_prefill"},
+                       Case{40, int(attngen::kLongMinKeys), "_prefill"}}) {
+    DenseProblem p;
+    p.B = 1, p.H = p.Hkv = 1, p.D = c.D, p.Nq = 8, p.Nk = c.Nk, p.offset = c.Nk - 8, p.causal = true;
+    std::mt19937 rng(c.Nk + c.D);
+    p.fill_random(rng);
+    SCOPED_TRACE(p.describe());
+    std::vector<float> got;
+    ASSERT_EQ(p.run(&got), ATTNGEN_OK) << attngen_last_error();
+    EXPECT_NE(std::string(attngen_last_kernel()).find(c.bucket), std::string::npos) << attngen_last_kernel();
+    EXPECT_TRUE(all_close(got, p.reference(), p.B, p.Nq, p.H, p.D));
+  }
+}
+
+// A pinned kernel (runtime/src/dispatch.h; the benchmark's untuned and
+// autoscheduled builds run through it) serves every call of its variant on
+// the pinning thread only, and only while pinned.
+TEST(DenseOutput, PinnedKernelServesItsThreadWhilePinned) {
+  const DenseProblem p = make_problem(1, 20, 2, 2, 64, false, 41);
+  std::vector<float> got;
+  ASSERT_EQ(p.run(&got), ATTNGEN_OK);
+  // attngen_last_kernel(): "<name> [<level>] <knobs>"
+  auto last_name = [] {
+    const std::string s = attngen_last_kernel();
+    return s.substr(0, s.find(' '));
+  };
+  const std::string chosen = last_name();
+  const attngen::KernelEntry *other = nullptr;
+  for (const attngen::KernelEntry &e : attngen::kernel_table())
+    if (e.variant == "dense" && e.dtype == ATTNGEN_F32 && e.device == ATTNGEN_DEVICE_CPU && !e.rotary &&
+        (e.head_dim == 0 || e.head_dim == 64) && e.name != chosen && !other)
+      other = &e;
+  if (!other) GTEST_SKIP() << "one dense f32 kernel for head dim 64 in this build";
+  {
+    attngen::PinnedKernel pin(other);
+    std::vector<float> pinned;
+    ASSERT_EQ(p.run(&pinned), ATTNGEN_OK) << attngen_last_error();
+    EXPECT_EQ(last_name(), other->name);  // another bucket's kernel is fine: same math
+    EXPECT_TRUE(all_close(pinned, p.reference(), p.B, p.Nq, p.H, p.D));
+    std::string elsewhere;
+    std::thread([&] {
+      std::vector<float> g;
+      if (p.run(&g) == ATTNGEN_OK) elsewhere = last_name();
+    }).join();
+    EXPECT_EQ(elsewhere, chosen);
+  }
+  ASSERT_EQ(p.run(&got), ATTNGEN_OK);
+  EXPECT_EQ(last_name(), chosen);
 }
 
 }  // namespace

@@ -7,13 +7,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "cpu_schedule.h"
+#include "gpu_limits.h"
+#include "gpu_schedule.h"
 #include "tuning.h"
 
 using namespace attngen;
@@ -121,6 +125,60 @@ TEST(TuningSpace, RejectsIllegalPoints) {
     EXPECT_NE(err.find("unknown variant"), std::string::npos);
     EXPECT_FALSE(make_space(key("chunked", "decode"), &sp, &err));
     EXPECT_FALSE(make_space(key("dense", "prefill", 64, "x86-64-sse41"), &sp, &err));
+}
+
+TEST(TuningSpace, GpuSpaceFitsABlock) {
+    struct Case {
+        std::string variant, bucket;
+        int hd;
+    };
+    const std::vector<Case> cases = {{"dense", "prefill", 64},      {"dense", "prefill", 128},
+                                     {"dense", "prefill", 0},       {"dense", "decode", 64},
+                                     {"dense", "group", 64},        {"chunked", "prefill", 40},
+                                     {"sparse_conv", "prefill", 64}, {"sparse_axial_row", "prefill", 0},
+                                     {"block_sparse", "prefill", 64}};
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.variant + " " + c.bucket + " d" + std::to_string(c.hd));
+        Space sp;
+        std::string err;
+        ASSERT_TRUE(make_space(key(c.variant, c.bucket, c.hd, "cuda-sm80"), &sp, &err)) << err;
+        EXPECT_EQ(sp.family, "cuda");
+        const std::vector<Knobs> pts = sp.enumerate();
+        ASSERT_FALSE(pts.empty());
+        size_t product = sp.tq.size() * sp.kc.size() * sp.kci.size() * sp.vec.size() * sp.rq.size() *
+                         sp.rk.size() * sp.qvec.size() * sp.threads_split.size();
+        EXPECT_LT(pts.size(), product) << "the constraints removed nothing";
+        const bool sparse = c.variant.rfind("sparse_", 0) == 0;
+        const int D = c.hd > 0 ? c.hd : 64;
+        for (const Knobs &k : pts) {
+            SCOPED_TRACE(k.params_string());
+            EXPECT_EQ(check_gpu_knobs(k, c.hd, sparse ? 2 : 1), "");
+            const int64_t threads = gpu::threads(k.tq, k.rq, std::max(k.kc, k.kci), k.rk, D, k.vec);
+            EXPECT_GE(threads, 32);
+            EXPECT_LE(threads, gpu::kMaxThreads);
+            EXPECT_LE(gpu::shared_floats(k.tq, std::max(k.kc, k.kci), D, sparse ? 2 : 1) * 4, gpu::kSharedBytes);
+            EXPECT_EQ(k.tq % k.rq, 0);
+            EXPECT_EQ(k.kc % k.rk, 0);
+            if (c.bucket == "decode") {
+                EXPECT_EQ(k.tq, 1);
+            }
+            if (sparse) {
+                EXPECT_GT(k.kci, 0);
+            }
+        }
+    }
+    Space sp;
+    std::string err;
+    ASSERT_TRUE(make_space(key("dense", "prefill", 64, "cuda-sm80"), &sp, &err));
+    Knobs k;
+    k.tq = 16, k.kc = 64, k.vec = 4, k.rq = 2, k.rk = 4, k.qvec = 1, k.threads_split = 1;  // the GPU hand default
+    EXPECT_EQ(sp.valid(k), "");
+    Knobs wide = k;
+    wide.vec = 8;  // no float8 loads
+    EXPECT_NE(sp.valid(wide), "");
+    Knobs many = k;
+    many.tq = 64, many.rq = 1, many.kc = 128, many.rk = 1;  // 64 x 128 threads
+    EXPECT_NE(sp.valid(many), "");
 }
 
 TEST(TuningSearch, SameSeedSameSequence) {
@@ -399,6 +457,85 @@ TEST(TuningRun, FailuresAreRecordedAndTheSearchGoesOn) {
     out.clear();
     EXPECT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " check " + dir + "/bad.jsonl", &out), 1);
     EXPECT_NE(out.find("line 1"), std::string::npos) << out;
+    out.clear();
+    run("rm -rf " + dir, &out);
+}
+
+// A staged run (attngen_tune run --stage, for machines the tuner cannot
+// reach by command): the artifacts and run.sh are written, run.sh runs them
+// where they are copied to, and import turns their reports into records;
+// a candidate whose report is missing is a recorded failure.
+TEST(TuningRun, StagedRunAndImport) {
+    char tmpl[] = "/tmp/attngen_tuning_stage_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl, log = dir + "/log.jsonl", stage = dir + "/stage";
+    std::string out;
+    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) +
+                      " run --variant dense --shape 'B=1 H=2 N=96 D=64 causal=1' --budget 2 --rungs 1 --seed 3 "
+                      "--min-time 0.001 --repeats 1 --timeout 30 --log " + log + " --work " + dir + "/work --stage " + stage,
+                  &out),
+              0)
+        << out;
+    std::ifstream plan(stage + "/plan.tsv");
+    int lines = 0;
+    for (std::string l; std::getline(plan, l);) lines++;
+    EXPECT_EQ(lines, 3) << out;  // the default and two candidates
+    // Nothing measured yet: the log has no record of this session.
+    std::vector<Record> recs;
+    std::string err;
+    EXPECT_FALSE(read_log(log, &recs, &err) && !recs.empty());
+    // "Elsewhere": run the stage, then lose one candidate's report.
+    out.clear();
+    ASSERT_EQ(run("sh " + stage + "/run.sh", &out), 0) << out;
+    std::remove((stage + "/out/c2.rc").c_str());
+    out.clear();
+    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + stage + " --log " + log + " --runner test-box", &out), 0)
+        << out;
+    ASSERT_TRUE(read_log(log, &recs, &err)) << err;
+    ASSERT_EQ(recs.size(), 3u) << out;
+    EXPECT_EQ(recs[0].role, "default");
+    EXPECT_EQ(recs[0].status, "ok");
+    EXPECT_EQ(recs[1].status, "ok");
+    EXPECT_LT(recs[1].max_err, 1e-3);
+    EXPECT_EQ(recs[2].status, "run_error");
+    EXPECT_NE(recs[2].error.find("not run"), std::string::npos) << recs[2].error;
+    for (const Record &r : recs) {
+        EXPECT_EQ(r.session, recs[0].session);
+        EXPECT_EQ(r.runner, "remote:stage test-box");
+        EXPECT_EQ(r.key.kernel_name(), "attngen_dense_f32_d64_prefill");
+        EXPECT_EQ(r.key.target, "x86-64-avx512");
+    }
+    // Not a stage directory: a clear error.
+    out.clear();
+    EXPECT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + dir, &out), 2);
+    EXPECT_NE(out.find("stage.tsv"), std::string::npos) << out;
+    out.clear();
+    run("rm -rf " + dir, &out);
+}
+
+// GPU candidates build here (Halide's CUDA backend needs no toolkit); run
+// on a machine without a GPU, each report is a recorded run error.
+TEST(TuningRun, GpuCandidatesStage) {
+    char tmpl[] = "/tmp/attngen_tuning_gpu_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl, log = dir + "/log.jsonl", stage = dir + "/stage";
+    std::string out;
+    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) +
+                      " run --variant dense --shape 'B=1 H=2 N=64 D=64 causal=1' --budget 1 --rungs 1 --seed 3 "
+                      "--target x86-64-linux-cuda-cuda_capability_80 --min-time 0.001 --repeats 1 --timeout 30 --log " +
+                      log + " --work " + dir + "/work --stage " + stage,
+                  &out),
+              0)
+        << out;
+    std::ifstream meta(stage + "/stage.tsv");
+    std::string all((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+    EXPECT_NE(all.find("target\tcuda-sm80"), std::string::npos) << all;
+    std::ifstream plan(stage + "/plan.tsv");
+    std::string first;
+    ASSERT_TRUE(std::getline(plan, first)) << out;
+    EXPECT_NE(first.find("default\ttq=16 kc=64 vec=4 rq=2 rk=4"), std::string::npos) << first;  // gpu_defaults.cmake
+    struct stat st;
+    EXPECT_EQ(stat((stage + "/c0/artifact").c_str(), &st), 0);
     out.clear();
     run("rm -rf " + dir, &out);
 }

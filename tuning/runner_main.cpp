@@ -9,6 +9,9 @@
 //              [--params "tq=32 kc=128 ..."] [--warmup 1] [--repeats 5]
 //              [--min-time 0.05] [--seed 1] [--ref FILE | --write-ref FILE]
 //
+// A candidate compiled for a CUDA target runs on the first GPU (Halide's
+// runtime loads libcuda and copies the host buffers over); each timed call
+// waits for the device.
 // Arguments are bound by name from the kernel's metadata, with the values
 // the runtime would pass (runtime/src/*.cpp): masks off, all values finite,
 // the DALL-E loop extents computed from the knobs, a block-sparse layout of
@@ -299,8 +302,17 @@ int main(int argc, char **argv) {
         args[i] = &s;
     }
 
+    // A GPU candidate (a CUDA target) copies its inputs to the device on the
+    // first call: only buffers marked host-dirty are uploaded (filling them
+    // through data() does not mark them). No-op for CPU candidates.
+    for (Buffer<> *b : {&q, &k, &v}) b->set_host_dirty();
+    mask1.set_host_dirty();
+    freqs.set_host_dirty();
+    if (cols.data()) cols.set_host_dirty(), counts.set_host_dirty();
     auto call = [&]() {
         int rc = attngen_candidate_argv(args.data());
+        // GPU launches are asynchronous: a call ends when the device is done.
+        if (rc == 0) rc = out.device_sync();
         if (rc != 0) fail("run_error", "kernel returned " + std::to_string(rc) + ": " + g_halide_error);
     };
     using clk = std::chrono::steady_clock;
@@ -308,6 +320,7 @@ int main(int argc, char **argv) {
     if (o.warmup == 0) call();  // the output is checked below either way
 
     // Check the output before its time counts.
+    if (int rc = out.copy_to_host()) fail("run_error", "copy of the output to the host failed: " + std::to_string(rc) + ": " + g_halide_error);
     std::vector<float> got = values(out);
     for (float x : got)
         if (!std::isfinite(x)) fail("wrong_answer", "non-finite output");

@@ -11,6 +11,8 @@
 //                        [--log FILE] [--work DIR] [--default-params "tq=.."]
 //                        [--cxx CXX --runner-lib LIB]  (artifacts for another machine, e.g. ARM:
 //                                                       a cross g++ and runner_main.cpp built for it)
+//                        [--stage DIR]  (build rung 0 for a machine reached by hand: DIR/run.sh runs there)
+//   attngen_tune import  DIR [--log FILE] [--runner NAME]   records from a staged run's out/
 //   attngen_tune best    [--log FILE] [--out FILE]    regenerate the best-points table
 //   attngen_tune report  [--log FILE] [--chart FILE.svg] [--peak GFLOPS]
 //   attngen_tune space   --variant V [--bucket B] [--head-dim D] [--target T]   list the legal points
@@ -354,10 +356,10 @@ std::string expand(std::string tmpl, const std::string &artifact, const std::str
     return tmpl;
 }
 
-RunResult run_artifact(const std::string &tmpl, const std::string &artifact, const std::string &args,
-                       double timeout_s, const std::string &err_path) {
+// The outcome of one artifact run from its stdout and exit status (a
+// child here, or a staged run elsewhere); stderr_text explains failures.
+RunResult parse_run(const ChildResult &c, const std::string &stderr_text, double timeout_s) {
     RunResult rr;
-    ChildResult c = run_shell(expand(tmpl, artifact, args), timeout_s, err_path);
     if (c.timed_out) {
         rr.status = "timeout";
         rr.error = "run timed out after " + std::to_string(int(timeout_s)) + " s";
@@ -380,7 +382,7 @@ RunResult run_artifact(const std::string &tmpl, const std::string &artifact, con
         rr.status = crashed ? "crash" : "run_error";
         rr.error = (c.signaled ? "signal " + std::to_string(c.sig)
                                : "exit status " + std::to_string(c.exit_code)) +
-                   ", no report: " + tail(read_file(err_path) + c.out);
+                   ", no report: " + tail(stderr_text + c.out);
         return rr;
     }
     if (!rep.find("ok")->as_bool()) {
@@ -406,6 +408,12 @@ RunResult run_artifact(const std::string &tmpl, const std::string &artifact, con
     rr.status = crashed ? "crash" : "ok";
     if (crashed) rr.error = "crashed after reporting";
     return rr;
+}
+
+RunResult run_artifact(const std::string &tmpl, const std::string &artifact, const std::string &args,
+                       double timeout_s, const std::string &err_path) {
+    ChildResult c = run_shell(expand(tmpl, artifact, args), timeout_s, err_path);
+    return parse_run(c, read_file(err_path), timeout_s);
 }
 
 // ---- Options --------------------------------------------------------------------------
@@ -472,12 +480,17 @@ bool key_from_args(const Args &a, Key *k, std::string *err) {
     return check_key_names(*k, err);
 }
 
-// The hand default of the key, from tuning/cpu_defaults.cmake (one source
-// of truth with the build), evaluated by CMake in script mode.
+// The hand default of the key, from tuning/cpu_defaults.cmake (GPU keys:
+// gpu_defaults.cmake; one source of truth with the build), evaluated by
+// CMake in script mode.
 bool hand_default(const Key &k, std::string *params, std::string *err, const std::string &work) {
     const std::string script = work + "/print_default.cmake";
-    std::ofstream(script) << "include(\"" << ATTNGEN_SOURCE_DIR << "/tuning/cpu_defaults.cmake\")\n"
-                          << "attngen_default_knobs(k " << k.variant << " " << k.head_dim << " " << k.bucket << ")\n"
+    // GPU keys: the GPU family's table (tuning/gpu_defaults.cmake).
+    const bool gpu = k.target.rfind("cuda", 0) == 0;
+    std::ofstream(script) << "include(\"" << ATTNGEN_SOURCE_DIR << "/tuning/"
+                          << (gpu ? "gpu_defaults.cmake" : "cpu_defaults.cmake") << "\")\n"
+                          << (gpu ? "attngen_gpu_default_knobs(k " : "attngen_default_knobs(k ") << k.variant << " "
+                          << k.head_dim << " " << k.bucket << ")\n"
                           << "execute_process(COMMAND ${CMAKE_COMMAND} -E echo \"${k}\")\n";
     ChildResult c = run_shell(std::string(ATTNGEN_CMAKE_COMMAND) + " -P " + shell_quote(script), 60,
                               work + "/print_default.log");
@@ -485,7 +498,7 @@ bool hand_default(const Key &k, std::string *params, std::string *err, const std
     while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
     Knobs kn;
     if (c.exit_code != 0 || p.empty() || !parse_params(p, &kn, err)) {
-        *err = "cannot read the hand default from tuning/cpu_defaults.cmake: " + *err + tail(read_file(work + "/print_default.log"));
+        *err = std::string("cannot read the hand default from tuning/") + (gpu ? "gpu" : "cpu") + "_defaults.cmake: " + *err + tail(read_file(work + "/print_default.log"));
         return false;
     }
     *params = params_of(k.variant, kn);
@@ -550,7 +563,10 @@ int cmd_run(const Args &a) {
             return 2;
         }
     } else {
-        std::string wn = a.get("--workload", key.bucket == "prefill" ? (key.variant == "chunked" ? "sd_self" : "dalle") : "decode");
+        const std::string def_wl = key.bucket == "prefill" ? (key.variant == "chunked" ? "sd_self" : "dalle")
+                                   : key.bucket == "long"  ? "long"
+                                                           : "decode";
+        std::string wn = a.get("--workload", def_wl);
         if (!named_workload(wn, key, &w, &err)) {
             std::fprintf(stderr, "attngen_tune: %s\n", err.c_str());
             return 2;
@@ -711,6 +727,70 @@ int cmd_run(const Args &a) {
                      fmt_time(eta).c_str());
         if (!isatty(2)) std::fprintf(stderr, "\n");
     };
+    // Staged remote run, for a machine the tuner cannot reach with a
+    // command (the GPU machine of the device tool): rung 0 only. Every
+    // artifact is built into --stage DIR next to run.sh; run.sh runs them
+    // there (the default first: it writes the reference the others are
+    // checked against) and leaves each report in out/; `attngen_tune import
+    // DIR` turns the reports into records of this session.
+    const std::string stage = a.get("--stage");
+    if (!stage.empty()) {
+        if (!autos.empty() || !remote.empty()) {
+            std::fprintf(stderr, "attngen_tune: --stage takes neither --autosched nor --remote\n");
+            return 2;
+        }
+        if (mkdir(stage.c_str(), 0755) != 0 && errno != EEXIST) {
+            std::fprintf(stderr, "attngen_tune: cannot create %s\n", stage.c_str());
+            return 2;
+        }
+        std::ofstream meta(stage + "/stage.tsv"), plan(stage + "/plan.tsv");
+        meta << "session\t" << session << "\nkernel\t" << key.kernel_name() << "\ntarget\t" << key.target
+             << "\nhalide\t" << key.halide << "\nworkload\t" << wl << "\nseed\t" << seed << "\ntimeout\t"
+             << int(timeout) << "\n";
+        std::string sh = "#!/bin/sh\n# Staged tuning run of " + key.kernel_name() + " (" + key.target + ", " + wl +
+                         "), written by attngen_tune run --stage.\n# Run it on the target machine, bring out/ back, "
+                         "then: attngen_tune import <this directory>\n"
+                         "cd \"$(dirname \"$0\")\" || exit 2\nmkdir -p out\n"
+                         "run() { i=$1; shift; timeout " + std::to_string(int(timeout)) +
+                         " ./c$i/artifact \"$@\" > out/c$i.out 2> out/c$i.err; echo $? > out/c$i.rc; "
+                         "echo \"c$i: $(tail -n 1 out/c$i.out)\"; }\n";
+        size_t staged = 0;
+        for (size_t i = 0; i < cs.size(); i++) {
+            Cand &c = cs[i];
+            BuildInput bi;
+            bi.generator = generator_of(key.variant);
+            bi.params = gen_params(key, c.params);
+            bi.target = target;
+            bi.dir = stage + "/c" + std::to_string(i);
+            if (a.has("--cxx")) bi.cxx = a.get("--cxx");
+            if (a.has("--runner-lib")) bi.runner_lib = a.get("--runner-lib");
+            BuildResult br = build_candidate(bi, build_timeout);
+            if (br.artifact.empty()) {
+                if (i == 0) {
+                    std::fprintf(stderr, "\nattngen_tune: the hand default failed to build: %s\n", br.error.c_str());
+                    return 1;
+                }
+                record(c.role, c.params, br.timed_out ? "timeout" : "build_error", br.error, nullptr, 0);
+                progress(0, c, br.timed_out ? "build timeout" : "build error");
+                continue;
+            }
+            std::remove((bi.dir + "/candidate.o").c_str());
+            const std::string refopt = i == 0 ? "--naive 1 --write-ref reference.f32" : "--ref reference.f32";
+            sh += "run " + std::to_string(i) + " " + args_for(c.params, min_time, int(repeats), refopt) + "\n";
+            plan << i << '\t' << c.role << '\t' << c.params << '\n';
+            staged++;
+            progress(0, c, "staged");
+        }
+        std::ofstream(stage + "/run.sh") << sh;
+        chmod((stage + "/run.sh").c_str(), 0755);
+        std::fprintf(stderr, "\n");
+        std::printf("%s %s: %zu artifacts staged in %s (session %s): run %s/run.sh on the target machine, bring "
+                    "its out/ back, then: attngen_tune import %s\n",
+                    key.kernel_name().c_str(), key.target.c_str(), staged, stage.c_str(), session.c_str(),
+                    stage.c_str(), stage.c_str());
+        return 0;
+    }
+
     auto measure = [&](size_t i, int rung) -> Measurement {
         Cand &c = cs[i];
         if (c.failed) return {};
@@ -793,6 +873,104 @@ int cmd_run(const Args &a) {
     std::printf("session %s; regenerate the table with: attngen_tune best --log %s\n", session.c_str(),
                 log_path.c_str());
     return 0;
+}
+
+// ---- attngen_tune import DIR: the reports of a staged run -------------------------------
+int cmd_import(const Args &a) {
+    if (a.pos.size() != 1) {
+        std::fprintf(stderr, "attngen_tune: import takes the stage directory (attngen_tune run --stage DIR)\n");
+        return 2;
+    }
+    const std::string dir = a.pos[0];
+    const std::string log_path = a.get("--log", std::string(ATTNGEN_SOURCE_DIR) + "/tuning/db/log.jsonl");
+    std::map<std::string, std::string> meta;
+    {
+        std::stringstream ss(read_file(dir + "/stage.tsv"));
+        for (std::string line; std::getline(ss, line);) {
+            const size_t t = line.find('\t');
+            if (t != std::string::npos) meta[line.substr(0, t)] = line.substr(t + 1);
+        }
+    }
+    for (const char *f : {"session", "kernel", "target", "halide", "workload", "seed", "timeout"}) {
+        if (!meta.count(f)) {
+            std::fprintf(stderr, "attngen_tune: %s/stage.tsv: no '%s' (not a stage directory?)\n", dir.c_str(), f);
+            return 2;
+        }
+    }
+    Key key;
+    std::string err;
+    if (!parse_kernel_name(meta["kernel"], &key, &err)) {
+        std::fprintf(stderr, "attngen_tune: %s/stage.tsv: %s\n", dir.c_str(), err.c_str());
+        return 2;
+    }
+    key.target = meta["target"];
+    key.halide = meta["halide"];
+    const double timeout = std::atof(meta["timeout"].c_str());
+    const std::string runner = "remote:stage " + a.get("--runner", "(run.sh)");
+    std::stringstream plan(read_file(dir + "/plan.tsv"));
+    size_t n = 0, ok = 0;
+    double def_time = 0, best = 0;
+    std::string best_params;
+    for (std::string line; std::getline(plan, line);) {
+        std::vector<std::string> f;
+        std::stringstream ls(line);
+        for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
+        if (f.size() != 3) continue;
+        const std::string base = dir + "/out/c" + f[0];
+        ChildResult c;
+        RunResult rr;
+        std::ifstream rcf(base + ".rc");
+        int rc = -1;
+        if (!(rcf >> rc)) {
+            rr.status = "run_error";
+            rr.error = "no report: c" + f[0] + " was not run (no " + base + ".rc)";
+        } else {
+            c.out = read_file(base + ".out");
+            c.exit_code = rc;
+            c.timed_out = rc == 124;  // timeout(1)
+            c.signaled = rc > 128;
+            c.sig = rc - 128;
+            rr = parse_run(c, read_file(base + ".err"), timeout);
+        }
+        Record r;
+        r.id = meta["session"] + "-c" + f[0];
+        r.session = meta["session"];
+        r.time = now_iso();
+        r.key = key;
+        r.workload = meta["workload"];
+        r.role = f[1];
+        r.params = f[2];
+        r.status = rr.status;
+        r.error = rr.error;
+        r.runner = runner;
+        r.seed = std::strtoull(meta["seed"].c_str(), nullptr, 10);
+        if (rr.status == "ok") {
+            r.median_s = rr.median_s;
+            r.min_s = rr.min_s;
+            r.repeats = rr.repeats;
+            r.max_err = rr.max_err;
+            r.flops = rr.flops;
+            ok++;
+            if (r.role == "default") def_time = rr.median_s;
+            if (best == 0 || rr.median_s < best) best = rr.median_s, best_params = r.params;
+        }
+        if (!append_log(log_path, r, &err)) {
+            std::fprintf(stderr, "attngen_tune: %s\n", err.c_str());
+            return 1;
+        }
+        n++;
+        std::printf("c%-4s %-9s %-58s %s\n", f[0].c_str(), f[1].c_str(), f[2].c_str(),
+                    rr.status == "ok" ? (std::to_string(rr.median_s * 1e3) + " ms").c_str()
+                                      : (rr.status + ": " + tail(rr.error, 120)).c_str());
+    }
+    if (n == 0) {
+        std::fprintf(stderr, "attngen_tune: %s/plan.tsv lists no artifact\n", dir.c_str());
+        return 2;
+    }
+    std::printf("%s %s: %zu records (%zu ok) appended to %s; default %.3f ms, best %.3f ms [%s] = %.2fx\n",
+                key.kernel_name().c_str(), key.target.c_str(), n, ok, log_path.c_str(), def_time * 1e3, best * 1e3,
+                best_params.c_str(), def_time > 0 && best > 0 ? def_time / best : 0.0);
+    return def_time > 0 ? 0 : 1;
 }
 
 // ---- attngen_tune best / report / space / check -----------------------------------------
@@ -1017,7 +1195,7 @@ int cmd_check(const Args &a) {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: attngen_tune run --variant V [--dtype f32|f16|bf16] [--bucket prefill|decode|group]\n"
+                 "usage: attngen_tune run --variant V [--dtype f32|f16|bf16] [--bucket prefill|long|decode|group]\n"
                  "                        [--head-dim D] [--rotary] [--workload dalle|sd_self|decode|long | --shape "
                  "'B=1 H=8 N=1280 D=64 causal=1']\n"
                  "                        [--target HALIDE_TARGET] [--budget N] [--seed S] [--strategy "
@@ -1025,7 +1203,8 @@ void usage() {
                  "                        [--min-time SEC] [--repeats N] [--timeout SEC] [--build-timeout SEC] [--remote 'CMD {artifact} "
                  "{args}']\n"
                  "                        [--autosched Li2018,Adams2019,Mullapudi2016] [--log FILE] [--work DIR]\n"
-                 "                        [--cxx CXX --runner-lib LIB] [--default-params 'tq=..']\n"
+                 "                        [--cxx CXX --runner-lib LIB] [--default-params 'tq=..'] [--stage DIR]\n"
+                 "       attngen_tune import DIR [--log FILE] [--runner NAME]\n"
                  "       attngen_tune best [--log FILE] [--out FILE]\n"
                  "       attngen_tune report [--log FILE] [--chart FILE.svg] [--peak GFLOPS]\n"
                  "       attngen_tune space --variant V [--bucket B] [--head-dim D] [--target T] [--sample N --seed S]\n"
@@ -1047,6 +1226,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (cmd == "run") return cmd_run(a);
+    if (cmd == "import") return cmd_import(a);
     if (cmd == "best") return cmd_best(a);
     if (cmd == "report") return cmd_report(a);
     if (cmd == "space") return cmd_space(a);

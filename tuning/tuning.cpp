@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cpu_schedule.h"
+#include "gpu_schedule.h"
 #include "io/json.h"
 
 namespace attngen::tune {
@@ -62,7 +63,7 @@ bool known_variant(const std::string &v) {
     return k.count(v) > 0;
 }
 bool known_dtype(const std::string &d) { return d == "f32" || d == "f16" || d == "bf16"; }
-bool known_bucket(const std::string &b) { return b == "prefill" || b == "decode" || b == "group"; }
+bool known_bucket(const std::string &b) { return b == "prefill" || b == "long" || b == "decode" || b == "group"; }
 
 bool check_key_names(const Key &k, std::string *err) {
     if (!known_variant(k.variant)) {
@@ -76,7 +77,7 @@ bool check_key_names(const Key &k, std::string *err) {
         return false;
     }
     if (!known_bucket(k.bucket)) {
-        *err = "unknown bucket '" + k.bucket + "' (prefill, decode, group)";
+        *err = "unknown bucket '" + k.bucket + "' (prefill, long, decode, group)";
         return false;
     }
     return true;
@@ -207,6 +208,12 @@ std::string Space::valid(const Knobs &k) const {
         if (k.tq != k.kc) return "block-sparse needs tq == kc (one block row per tile)";
         if (16 % k.kc != 0) return "block-sparse kc must divide the 16-token layout block";
     }
+    if (family == "cuda") {
+        // GPU family (schedules/gpu_schedule.h): threads per block, registers
+        // and shared memory follow from the knobs (check_gpu_knobs).
+        if (bucket == "decode" && k.tq != 1) return "decode has one query per block";
+        return check_gpu_knobs(k, head_dim, sparse ? 2 : 1);
+    }
     if (bucket == "decode" && (k.tq != 1 || k.qvec != 0)) return "decode has one query per tile, keys vectorised";
     if (bucket != "decode" && k.qvec != 1) return "qvec=0 with tq > 1 crashes Halide 14's lowering";
     return check_cpu_knobs(k, head_dim);
@@ -230,6 +237,55 @@ std::vector<Knobs> Space::enumerate() const {
     return out;
 }
 
+namespace {
+// The GPU family's knobs (schedules/gpu_schedule.h): tq queries per block,
+// kc (kci) keys per text (image) chunk, rq x rk score tile and rq x vec
+// P@V tile per thread, vec the float/float2/float4 width of feature
+// loads. Threads per block = tq / rq x max(kc / rk, D / vec, 16), so the
+// space covers 32 to 1024 threads; check_gpu_knobs drops what does not
+// fit a block (threads, 48 KiB of shared memory, 64 accumulators).
+bool make_gpu_space(const Key &key, Space *sp) {
+    Space s;
+    s.variant = key.variant;
+    s.bucket = key.bucket;
+    s.head_dim = key.head_dim;
+    s.family = "cuda";
+    s.vec = {1, 2, 4};
+    s.threads_split = {1};
+    s.qvec = {1};
+    s.kci = {0};
+    if (key.variant.rfind("sparse_", 0) == 0) {
+        s.tq = {8, 16, 32};
+        s.kc = {16, 32, 64};
+        s.kci = {16, 32, 64};
+        s.rq = {1, 2, 4};
+        s.rk = {1, 2, 4};
+    } else if (key.variant == "block_sparse") {
+        s.tq = {8, 16};
+        s.kc = {8, 16};
+        s.rq = {1, 2, 4};
+        s.rk = {1, 2, 4};
+    } else if (key.bucket == "decode") {
+        s.tq = {1};
+        s.kc = {32, 64, 128};
+        s.rq = {1};
+        s.rk = {1, 2, 4};
+    } else if (key.bucket == "group") {
+        s.tq = {8, 16, 32};
+        s.kc = {32, 64, 128};
+        s.rq = {1, 2};
+        s.rk = {2, 4};
+    } else {  // dense / chunked prefill
+        s.tq = {8, 16, 32, 64};
+        s.kc = {16, 32, 64, 128};
+        s.rq = {1, 2, 4};
+        s.rk = {1, 2, 4, 8};
+    }
+    *sp = s;
+    return true;
+}
+}  // namespace
+
 bool make_space(const Key &key, Space *sp, std::string *err) {
     if (!known_variant(key.variant)) {
         *err = "unknown variant '" + key.variant + "' (dense, sparse_conv, sparse_axial_row, sparse_axial_col, "
@@ -237,7 +293,7 @@ bool make_space(const Key &key, Space *sp, std::string *err) {
         return false;
     }
     if (!known_bucket(key.bucket)) {
-        *err = "unknown bucket '" + key.bucket + "' (prefill, decode, group)";
+        *err = "unknown bucket '" + key.bucket + "' (prefill, long, decode, group)";
         return false;
     }
     if (key.bucket != "prefill" && key.variant != "dense") {
@@ -259,8 +315,10 @@ bool make_space(const Key &key, Space *sp, std::string *err) {
     } else if (key.target == "arm-64") {
         s.family = "arm-neon";
         s.vec = {4};
+    } else if (key.target.rfind("cuda", 0) == 0) {
+        return make_gpu_space(key, sp);
     } else {
-        *err = "no search space for target '" + key.target + "' (x86-64-avx512, x86-64-avx2, arm-64)";
+        *err = "no search space for target '" + key.target + "' (x86-64-avx512, x86-64-avx2, arm-64, cuda-sm<NN>)";
         return false;
     }
     s.threads_split = {1, 0};
@@ -290,7 +348,7 @@ bool make_space(const Key &key, Space *sp, std::string *err) {
         s.rq = {1, 2, 4};
         s.rk = {4, 8};
         s.qvec = {1};
-    } else {  // dense / chunked prefill
+    } else {  // dense / chunked prefill, dense long
         s.tq = {16, 32, 64, 128};
         s.kc = {32, 64, 128, 256};
         s.rq = {1, 2, 4, 8};

@@ -29,7 +29,7 @@ struct Key {
     std::string dtype;    // f32 | f16 | bf16
     std::string target;   // arch + feature level: x86-64-avx512, x86-64-avx2, x86-64-sse41, x86-64, arm-64
     int head_dim = 0;     // 0 = generic ("any")
-    std::string bucket;   // prefill | decode | group
+    std::string bucket;   // prefill | long | decode | group
     bool rotary = false;
     std::string halide;   // Halide version, e.g. 14.0.0
 

@@ -98,7 +98,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
             }
         }
     }
-    if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, (int)Nq, R > 0, device);
+    if (!e) e = attngen::select_kernel("dense", vq.dtype, (int)D, Nq, Nk, R > 0, device);
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED, "no dense %s %skernel was built for head dim %lld%s",
                          dtype_str(vq.dtype), kernel_kind(device), (long long)D,
@@ -200,7 +200,7 @@ const char *attngen_build_info(void) {
         for (const KernelEntry &e : attngen::kernel_table()) {
             s += "  " + e.name + "  variant=" + e.variant + " dtype=" + dtype_str(e.dtype) +
                  " head_dim=" + (e.head_dim ? std::to_string(e.head_dim) : std::string("any")) +
-                 " bucket=" + (e.bucket == attngen::Bucket::Decode ? "decode" : e.bucket == attngen::Bucket::Group ? "group" : "prefill") +
+                 " bucket=" + attngen::bucket_name(e.bucket) +
                  " rotary=" + (e.rotary ? "yes" : "no") +
                  (e.device == ATTNGEN_DEVICE_CUDA ? " device=cuda" : "") + "  knobs: " + e.knobs + "  (" + e.source + ")\n";
         }

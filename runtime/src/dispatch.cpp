@@ -16,8 +16,22 @@ namespace {
 Bucket bucket_of(const char *s) {
     if (std::strcmp(s, "decode") == 0) return Bucket::Decode;
     if (std::strcmp(s, "group") == 0) return Bucket::Group;
+    if (std::strcmp(s, "long") == 0) return Bucket::Long;
     return Bucket::Prefill;
 }
+}  // namespace
+
+const char *bucket_name(Bucket b) {
+    switch (b) {
+        case Bucket::Long: return "long";
+        case Bucket::Decode: return "decode";
+        case Bucket::Group: return "group";
+        case Bucket::Prefill: break;
+    }
+    return "prefill";
+}
+
+namespace {
 attngen_device device_of(const char *s) {
     return std::strcmp(s, "cuda") == 0 ? ATTNGEN_DEVICE_CUDA : ATTNGEN_DEVICE_CPU;
 }
@@ -45,10 +59,19 @@ const std::vector<KernelEntry> &kernel_table() {
 }
 
 namespace {
+thread_local const KernelEntry *t_pinned = nullptr;
+
+const KernelEntry *pinned_for(const std::string &variant, attngen_dtype dtype, attngen_device device) {
+    const KernelEntry *p = t_pinned;
+    return p && p->variant == variant && p->dtype == dtype && p->device == device ? p : nullptr;
+}
+
 // The entry of a variant, storage type, bucket and rotary flag: exact head
 // dim first, then generic; optionally any other bucket when none was built.
 const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype, int head_dim, Bucket want,
                                 bool rotary, bool other_bucket_ok, attngen_device device) {
+    const KernelEntry *p = pinned_for(variant, dtype, device);
+    if (p && p->rotary == rotary) return p;
     const KernelEntry *generic = nullptr;
     const KernelEntry *other_bucket = nullptr;
     for (const KernelEntry &e : kernel_table()) {
@@ -65,9 +88,14 @@ const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype,
 }
 }  // namespace
 
-const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
-                                 bool rotary, attngen_device device) {
+const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int64_t num_queries,
+                                 int64_t num_keys, bool rotary, attngen_device device) {
     const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
+    // Long key sets: the Long kernel of this head dim (exact or generic)
+    // when one was built, never another bucket's.
+    if (want == Bucket::Prefill && num_keys >= kLongMinKeys) {
+        if (const KernelEntry *e = select_exact(variant, dtype, head_dim, Bucket::Long, rotary, false, device)) return e;
+    }
     if (const KernelEntry *e = select_exact(variant, dtype, head_dim, want, rotary, true, device)) return e;
     // A fused-rotary kernel with rotary_dim = 0 computes the plain variant.
     if (!rotary) return select_exact(variant, dtype, head_dim, want, true, true, device);
@@ -90,6 +118,7 @@ const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim, attnge
 
 std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim,
                                              attngen_device device) {
+    if (const KernelEntry *p = pinned_for(variant, dtype, device)) return {p};
     std::vector<const KernelEntry *> exact, generic;
     for (const KernelEntry &e : kernel_table()) {
         if (e.variant != variant || e.dtype != dtype || e.device != device) continue;
@@ -99,6 +128,9 @@ std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen
     exact.insert(exact.end(), generic.begin(), generic.end());
     return exact;
 }
+
+PinnedKernel::PinnedKernel(const KernelEntry *e) : previous_(t_pinned) { t_pinned = e; }
+PinnedKernel::~PinnedKernel() { t_pinned = previous_; }
 
 #if defined(__x86_64__)
 // F16C from CPUID leaf 1 (clang's __builtin_cpu_supports does not know "f16c").

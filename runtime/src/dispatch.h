@@ -14,10 +14,13 @@ struct halide_buffer_t;
 
 namespace attngen {
 
-// Prefill; Decode (fewer than kDecodeMaxQueries queries); Group (dense
-// decode step of grouped-query attention, the heads of a group folded into
-// queries of one K/V head).
-enum class Bucket { Prefill, Decode, Group };
+// Prefill; Long (dense prefill over at least kLongMinKeys keys, where
+// the kernels' chunks of K/V no longer stay in cache: a tuning key of its
+// own, built for a few head dims); Decode (fewer than kDecodeMaxQueries
+// queries); Group (dense decode step of grouped-query attention, the heads
+// of a group folded into queries of one K/V head).
+enum class Bucket { Prefill, Long, Decode, Group };
+const char *bucket_name(Bucket b);  // "prefill", "long", "decode", "group"
 
 // Kernel signatures (generated with Halide's user_context feature: the
 // first argument is the runtime's per-call context).
@@ -55,13 +58,18 @@ struct KernelEntry {
 
 // Queries per call below which the decode bucket is used.
 constexpr int kDecodeMaxQueries = 8;
+// Keys per call from which a prefill call takes a Long kernel when one is
+// built for its head dim (else the Prefill one). Measured on Zen 4 (dense
+// causal D64): the prefill record is 5% faster than the hand default at
+// 4096 keys and 24% slower at 16384.
+constexpr int64_t kLongMinKeys = 8192;
 
 const std::vector<KernelEntry> &kernel_table();
 
 // The best entry for a call, or nullptr. Exact head dim first, then generic;
 // a call without rotary may take a fused-rotary kernel (rotary_dim = 0).
-const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int num_queries,
-                                 bool rotary, attngen_device device = ATTNGEN_DEVICE_CPU);
+const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int64_t num_queries,
+                                 int64_t num_keys, bool rotary, attngen_device device = ATTNGEN_DEVICE_CPU);
 // The dense Group-bucket kernel for a head dim (exact, else generic), or
 // nullptr when none was built.
 const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim,
@@ -70,6 +78,24 @@ const KernelEntry *select_group_kernel(attngen_dtype dtype, int head_dim,
 // first, then generic).
 std::vector<const KernelEntry *> kernels_for(const std::string &variant, attngen_dtype dtype, int head_dim,
                                              attngen_device device = ATTNGEN_DEVICE_CPU);
+
+// While it lives, every kernel selection of e's variant (same storage type
+// and device; same rotary flag where the caller asks for one) on this
+// thread returns e, whatever the head dim or bucket:
+// the benchmark runs its extra builds of a pipeline (hand defaults,
+// autoschedules; bench/pinned.h) through the same checks and argument
+// preparation as the built kernels. e must have the signature of its
+// variant and the knobs its build was given. Not part of the public API.
+class PinnedKernel {
+public:
+    explicit PinnedKernel(const KernelEntry *e);
+    ~PinnedKernel();
+    PinnedKernel(const PinnedKernel &) = delete;
+    PinnedKernel &operator=(const PinnedKernel &) = delete;
+
+private:
+    const KernelEntry *previous_;
+};
 
 // "avx512", "avx2", "sse41" or "baseline": the level the multi-target
 // libraries dispatch to on this CPU (same order as ATTNGEN_CPU_TARGETS).

@@ -94,7 +94,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
         d.freqs = o.freqs;
         return attngen_dense(q, k, v, out, &d);
     }
-    const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, (int)n, R > 0, device);
+    const KernelEntry *e = attngen::select_kernel(variant, vq.dtype, (int)D, n, n, R > 0, device);
     if (!e) {
         return set_error(ATTNGEN_ERR_UNSUPPORTED, "no %s %s %skernel was built for head dim %lld", variant,
                          dtype_str(vq.dtype), kernel_kind(device), (long long)D);
