@@ -545,10 +545,11 @@ TEST(DenseOutput, LastKernelIsReported) {
 // their head dim when one is built (its own tuning key), else the Prefill
 // one; the results are the same.
 TEST(DenseOutput, LongKeySetsTakeTheLongKernel) {
+  const attngen_device dev = host_call_device();
   bool have_long = false;
   for (const attngen::KernelEntry &e : attngen::kernel_table())
     have_long = have_long || (e.variant == "dense" && e.bucket == attngen::Bucket::Long && e.head_dim == 64 &&
-                              e.dtype == ATTNGEN_F32 && e.device == ATTNGEN_DEVICE_CPU);
+                              e.dtype == ATTNGEN_F32 && e.device == dev);
   struct Case {
     int D, Nk;
     const char *bucket;
@@ -583,7 +584,7 @@ TEST(DenseOutput, PinnedKernelServesItsThreadWhilePinned) {
   const std::string chosen = last_name();
   const attngen::KernelEntry *other = nullptr;
   for (const attngen::KernelEntry &e : attngen::kernel_table())
-    if (e.variant == "dense" && e.dtype == ATTNGEN_F32 && e.device == ATTNGEN_DEVICE_CPU && !e.rotary &&
+    if (e.variant == "dense" && e.dtype == ATTNGEN_F32 && e.device == host_call_device() && !e.rotary &&
         (e.head_dim == 0 || e.head_dim == 64) && e.name != chosen && !other)
       other = &e;
   if (!other) GTEST_SKIP() << "one dense f32 kernel for head dim 64 in this build";

@@ -33,6 +33,14 @@ inline bool emulated() {
   return e && e[0] == '1';
 }
 
+// The device host calls run on: the CUDA kernels when the suite runs with
+// ATTNGEN_OFFLOAD=cuda on a machine with a GPU (runtime/src/cuda.cpp), else
+// the CPU ones.
+inline attngen_device host_call_device() {
+  const char* e = std::getenv("ATTNGEN_OFFLOAD");
+  return e && std::strcmp(e, "cuda") == 0 && attngen_cuda_available() ? ATTNGEN_DEVICE_CUDA : ATTNGEN_DEVICE_CPU;
+}
+
 // ---- Random data -------------------------------------------------------------
 inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
   std::uniform_real_distribution<float> dist(lo, hi);

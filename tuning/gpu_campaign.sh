@@ -6,7 +6,7 @@
 #
 #   bash tuning/gpu_campaign.sh stage  BUILD_DIR STAGE_DIR [BUDGET] [SEED]   here
 #   bash tuning/gpu_campaign.sh run    STAGE_DIR OUT_DIR                     on the GPU machine
-#   bash tuning/gpu_campaign.sh import BUILD_DIR STAGE_DIR OUT_DIR [RUNNER]  here, with OUT_DIR brought back
+#   bash tuning/gpu_campaign.sh import BUILD_DIR STAGE_DIR RESULTS [RUNNER]  here, RESULTS = OUT_DIR/results.tgz
 #
 # then `attngen_tune best` regenerates tuning/db/best.txt; the build serves
 # the records to the `_cuda` kernels of the same name (target level cuda-sm80).
@@ -46,15 +46,16 @@ run)
         name=$(basename "$d")
         echo "== $name"
         sh "$d/run.sh" | tee "$out/$name.txt"
-        mkdir -p "$out/$name" && cp -r "$d/out" "$out/$name/"
     done
+    # One file back (the device tool brings back a few files, no folders).
+    tar czf "$out/results.tgz" -C "$stage" $(cd "$stage" && ls -d */out)
     ;;
 import)
-    build=$2 stage=$3 out=$4 runner=${5:-H100 via the device tool}
+    build=$2 stage=$3 results=$4 runner=${5:-H100 via the device tool}
+    rm -rf "$stage"/*/out
+    tar xzf "$results" -C "$stage"
     for d in "$stage"/*/; do
-        name=$(basename "$d")
-        [ -d "$out/$name/out" ] || { echo "gpu_campaign: no results for $name in $out" >&2; continue; }
-        rm -rf "$d/out" && cp -r "$out/$name/out" "$d/out"
+        [ -d "$d/out" ] || { echo "gpu_campaign: no results for $(basename "$d") in $results" >&2; continue; }
         "$build/bin/attngen_tune" import "$d" --runner "$runner" || true
     done
     ;;
