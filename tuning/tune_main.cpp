@@ -1095,13 +1095,19 @@ int cmd_report(const Args &a) {
         for (const auto &[n, s] : r.auto_fail) as += n + " " + s + " ";
         if (as.empty()) as = "not measured";
         const double gf = r.tuned > 0 ? r.flops / r.tuned * 1e-9 : 0;
-        std::printf("%-58s %8.3f ms %8.3f ms %6.2fx %9.1f %8.1f%%  %s\n", r.name.c_str(), r.def * 1e3,
-                    r.tuned * 1e3, r.tuned > 0 ? r.def / r.tuned : 0, gf, peak > 0 ? 100 * gf / peak : 0,
-                    as.c_str());
+        // GPU keys: no GPU peak here ("-"), and left out of the CPU chart.
+        const bool gpu = r.name.find(" cuda") != std::string::npos;
+        char pct[32] = "       -";
+        if (!gpu) std::snprintf(pct, sizeof pct, "%8.1f%%", peak > 0 ? 100 * gf / peak : 0);
+        std::printf("%-58s %8.3f ms %8.3f ms %6.2fx %9.1f %s  %s\n", r.name.c_str(), r.def * 1e3, r.tuned * 1e3,
+                    r.tuned > 0 ? r.def / r.tuned : 0, gf, pct, as.c_str());
         std::printf("    %s; %d ok, %d failed measurements\n", r.workload.c_str(), r.ok, r.failed);
     }
-    // Chart: GFLOP/s per key (default, tuned, autoschedulers) against the
-    // FMA peak, as a plain SVG bar chart.
+    // Chart: GFLOP/s per CPU key (default, tuned, autoschedulers) against
+    // the FMA peak, as a plain SVG bar chart.
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [](const Row &r) { return r.name.find(" cuda") != std::string::npos; }),
+               rows.end());
     const int W = 900, rowh = 54, top = 50, left = 330, H = top + rowh * int(rows.size()) + 50;
     double xmax = peak;
     for (const Row &r : rows) {
