@@ -461,37 +461,54 @@ TEST(TuningRun, FailuresAreRecordedAndTheSearchGoesOn) {
     run("rm -rf " + dir, &out);
 }
 
+// A temporary directory for staged tuner runs, removed with the test.
+struct StageDir {
+    std::string dir, log, stage;
+    explicit StageDir(const std::string &prefix) {
+        std::string t = "/tmp/" + prefix + "_XXXXXX";
+        if (mkdtemp(t.data())) dir = t;
+        log = dir + "/log.jsonl";
+        stage = dir + "/stage";
+    }
+    ~StageDir() {
+        std::string out;
+        if (!dir.empty()) run("rm -rf " + dir, &out);
+    }
+    // attngen_tune run OPTS --stage <stage>, one rung, short measurements.
+    int stage_run(const std::string &opts, std::string *out) const {
+        return run(std::string(ATTNGEN_TUNE_EXE) + " run " + opts +
+                       " --rungs 1 --seed 3 --min-time 0.001 --repeats 1 --timeout 30 --log " + log + " --work " +
+                       dir + "/work --stage " + stage,
+                   out);
+    }
+};
+
 // A staged run (attngen_tune run --stage, for machines the tuner cannot
 // reach by command): the artifacts and run.sh are written, run.sh runs them
 // where they are copied to, and import turns their reports into records;
 // a candidate whose report is missing is a recorded failure.
 TEST(TuningRun, StagedRunAndImport) {
-    char tmpl[] = "/tmp/attngen_tuning_stage_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    const std::string dir = tmpl, log = dir + "/log.jsonl", stage = dir + "/stage";
+    const StageDir d("attngen_tuning_stage");
+    ASSERT_FALSE(d.dir.empty());
     std::string out;
-    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) +
-                      " run --variant dense --shape 'B=1 H=2 N=96 D=64 causal=1' --budget 2 --rungs 1 --seed 3 "
-                      "--min-time 0.001 --repeats 1 --timeout 30 --log " + log + " --work " + dir + "/work --stage " + stage,
-                  &out),
-              0)
-        << out;
-    std::ifstream plan(stage + "/plan.tsv");
+    ASSERT_EQ(d.stage_run("--variant dense --shape 'B=1 H=2 N=96 D=64 causal=1' --budget 2", &out), 0) << out;
+    std::ifstream plan(d.stage + "/plan.tsv");
     int lines = 0;
     for (std::string l; std::getline(plan, l);) lines++;
     EXPECT_EQ(lines, 3) << out;  // the default and two candidates
     // Nothing measured yet: the log has no record of this session.
     std::vector<Record> recs;
     std::string err;
-    EXPECT_FALSE(read_log(log, &recs, &err) && !recs.empty());
+    EXPECT_FALSE(read_log(d.log, &recs, &err) && !recs.empty());
     // "Elsewhere": run the stage, then lose one candidate's report.
     out.clear();
-    ASSERT_EQ(run("sh " + stage + "/run.sh", &out), 0) << out;
-    std::remove((stage + "/out/c2.rc").c_str());
+    ASSERT_EQ(run("sh " + d.stage + "/run.sh", &out), 0) << out;
+    std::remove((d.stage + "/out/c2.rc").c_str());
     out.clear();
-    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + stage + " --log " + log + " --runner test-box", &out), 0)
+    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + d.stage + " --log " + d.log + " --runner test-box", &out),
+              0)
         << out;
-    ASSERT_TRUE(read_log(log, &recs, &err)) << err;
+    ASSERT_TRUE(read_log(d.log, &recs, &err)) << err;
     ASSERT_EQ(recs.size(), 3u) << out;
     EXPECT_EQ(recs[0].role, "default");
     EXPECT_EQ(recs[0].status, "ok");
@@ -507,36 +524,29 @@ TEST(TuningRun, StagedRunAndImport) {
     }
     // Not a stage directory: a clear error.
     out.clear();
-    EXPECT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + dir, &out), 2);
+    EXPECT_EQ(run(std::string(ATTNGEN_TUNE_EXE) + " import " + d.dir, &out), 2);
     EXPECT_NE(out.find("stage.tsv"), std::string::npos) << out;
-    out.clear();
-    run("rm -rf " + dir, &out);
 }
 
-// GPU candidates build here (Halide's CUDA backend needs no toolkit); run
-// on a machine without a GPU, each report is a recorded run error.
+// GPU candidates build here (Halide's CUDA backend needs no toolkit), with
+// the GPU hand default as the reference point.
 TEST(TuningRun, GpuCandidatesStage) {
-    char tmpl[] = "/tmp/attngen_tuning_gpu_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    const std::string dir = tmpl, log = dir + "/log.jsonl", stage = dir + "/stage";
+    const StageDir d("attngen_tuning_gpu");
+    ASSERT_FALSE(d.dir.empty());
     std::string out;
-    ASSERT_EQ(run(std::string(ATTNGEN_TUNE_EXE) +
-                      " run --variant dense --shape 'B=1 H=2 N=64 D=64 causal=1' --budget 1 --rungs 1 --seed 3 "
-                      "--target x86-64-linux-cuda-cuda_capability_80 --min-time 0.001 --repeats 1 --timeout 30 --log " +
-                      log + " --work " + dir + "/work --stage " + stage,
-                  &out),
+    ASSERT_EQ(d.stage_run("--variant dense --shape 'B=1 H=2 N=64 D=64 causal=1' --budget 1 "
+                          "--target x86-64-linux-cuda-cuda_capability_80",
+                          &out),
               0)
         << out;
-    std::ifstream meta(stage + "/stage.tsv");
+    std::ifstream meta(d.stage + "/stage.tsv");
     std::string all((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
     EXPECT_NE(all.find("target\tcuda-sm80"), std::string::npos) << all;
-    std::ifstream plan(stage + "/plan.tsv");
+    std::ifstream plan(d.stage + "/plan.tsv");
     std::string first;
     ASSERT_TRUE(std::getline(plan, first)) << out;
     EXPECT_NE(first.find("default\ttq=16 kc=64 vec=4 rq=2 rk=4"), std::string::npos) << first;  // gpu_defaults.cmake
     struct stat st;
-    EXPECT_EQ(stat((stage + "/c0/artifact").c_str(), &st), 0);
-    out.clear();
-    run("rm -rf " + dir, &out);
+    EXPECT_EQ(stat((d.stage + "/c0/artifact").c_str(), &st), 0);
 }
 #endif
