@@ -11,16 +11,6 @@
 
 namespace attngen {
 
-namespace {
-
-Bucket bucket_of(const char *s) {
-    if (std::strcmp(s, "decode") == 0) return Bucket::Decode;
-    if (std::strcmp(s, "group") == 0) return Bucket::Group;
-    if (std::strcmp(s, "long") == 0) return Bucket::Long;
-    return Bucket::Prefill;
-}
-}  // namespace
-
 const char *bucket_name(Bucket b) {
     switch (b) {
         case Bucket::Long: return "long";
@@ -32,6 +22,13 @@ const char *bucket_name(Bucket b) {
 }
 
 namespace {
+
+Bucket bucket_of(const char *s) {
+    if (std::strcmp(s, "decode") == 0) return Bucket::Decode;
+    if (std::strcmp(s, "group") == 0) return Bucket::Group;
+    if (std::strcmp(s, "long") == 0) return Bucket::Long;
+    return Bucket::Prefill;
+}
 attngen_device device_of(const char *s) {
     return std::strcmp(s, "cuda") == 0 ? ATTNGEN_DEVICE_CUDA : ATTNGEN_DEVICE_CPU;
 }

@@ -14,9 +14,9 @@ struct halide_buffer_t;
 
 namespace attngen {
 
-// Prefill; Long (dense prefill over at least kLongMinKeys keys, where
-// the kernels' chunks of K/V no longer stay in cache: a tuning key of its
-// own, built for a few head dims); Decode (fewer than kDecodeMaxQueries
+// Prefill; Long (dense prefill over at least kLongMinKeys keys, where the
+// best knobs differ from the short-sequence ones: a tuning key of its own,
+// built for a few head dims); Decode (fewer than kDecodeMaxQueries
 // queries); Group (dense decode step of grouped-query attention, the heads
 // of a group folded into queries of one K/V head).
 enum class Bucket { Prefill, Long, Decode, Group };
