@@ -11,15 +11,19 @@ namespace attngen::bench {
 
 const PinnedBuild* pinned_build(const std::string& impl, const std::string& variant, int head_dim, int64_t num_queries,
                                 int64_t num_keys) {
-  // The runtime's buckets (dispatch.cpp select_kernel), for the variants
-  // that have them.
-  const char* bucket = num_queries < kDecodeMaxQueries                          ? "decode"
-                       : num_keys >= kLongMinKeys && variant == "dense" ? "long"
-                                                                              : "prefill";
-  for (const PinnedBuild* b = kPinnedBuilds; b->impl; ++b)
-    if (impl == b->impl && variant == b->variant && b->head_dim == head_dim && std::strcmp(b->bucket, bucket) == 0)
-      return b;
-  return nullptr;
+  // The runtime's bucket rule (dispatch.h wanted_bucket), Long falling back
+  // to Prefill where no Long build is listed, as select_kernel does.
+  auto find = [&](Bucket bucket) -> const PinnedBuild* {
+    for (const PinnedBuild* b = kPinnedBuilds; b->impl; ++b)
+      if (impl == b->impl && variant == b->variant && b->head_dim == head_dim &&
+          std::strcmp(b->bucket, bucket_name(bucket)) == 0)
+        return b;
+    return nullptr;
+  };
+  const Bucket want = wanted_bucket(num_queries, num_keys);
+  if (want != Bucket::Long) return find(want);
+  const PinnedBuild* b = find(Bucket::Long);
+  return b ? b : find(Bucket::Prefill);
 }
 
 std::vector<std::string> pinned_impls() {

@@ -85,13 +85,19 @@ const KernelEntry *select_exact(const std::string &variant, attngen_dtype dtype,
 }
 }  // namespace
 
+Bucket wanted_bucket(int64_t num_queries, int64_t num_keys) {
+    if (num_queries < kDecodeMaxQueries) return Bucket::Decode;
+    return num_keys >= kLongMinKeys ? Bucket::Long : Bucket::Prefill;
+}
+
 const KernelEntry *select_kernel(const std::string &variant, attngen_dtype dtype, int head_dim, int64_t num_queries,
                                  int64_t num_keys, bool rotary, attngen_device device) {
-    const Bucket want = num_queries < kDecodeMaxQueries ? Bucket::Decode : Bucket::Prefill;
+    Bucket want = wanted_bucket(num_queries, num_keys);
     // Long key sets: the Long kernel of this head dim (exact or generic)
-    // when one was built, never another bucket's.
-    if (want == Bucket::Prefill && num_keys >= kLongMinKeys) {
+    // when one was built, never another bucket's; else Prefill.
+    if (want == Bucket::Long) {
         if (const KernelEntry *e = select_exact(variant, dtype, head_dim, Bucket::Long, rotary, false, device)) return e;
+        want = Bucket::Prefill;
     }
     if (const KernelEntry *e = select_exact(variant, dtype, head_dim, want, rotary, true, device)) return e;
     // A fused-rotary kernel with rotary_dim = 0 computes the plain variant.

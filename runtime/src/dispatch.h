@@ -64,6 +64,11 @@ constexpr int kDecodeMaxQueries = 8;
 // 4096 keys and 24% slower at 16384.
 constexpr int64_t kLongMinKeys = 8192;
 
+// The bucket a call asks for first: Decode below kDecodeMaxQueries queries,
+// Long from kLongMinKeys keys, else Prefill. A Long request falls back to
+// Prefill where no Long kernel is built (select_kernel).
+Bucket wanted_bucket(int64_t num_queries, int64_t num_keys);
+
 const std::vector<KernelEntry> &kernel_table();
 
 // The best entry for a call, or nullptr. Exact head dim first, then generic;
