@@ -416,6 +416,38 @@ RunResult run_artifact(const std::string &tmpl, const std::string &artifact, con
     return parse_run(c, read_file(err_path), timeout_s);
 }
 
+// One log record: the identity of a measurement and its outcome (the times
+// only when rr is given; status and error as the caller says).
+struct RecordOrigin {
+    std::string session, workload, runner;
+    Key key;
+    uint64_t seed = 0;
+};
+Record make_record(const RecordOrigin &o, const std::string &id, const std::string &role, const std::string &params,
+                   const std::string &status, const std::string &error, const RunResult *rr, int rung) {
+    Record r;
+    r.id = id;
+    r.session = o.session;
+    r.time = now_iso();
+    r.key = o.key;
+    r.workload = o.workload;
+    r.role = role;
+    r.params = params;
+    r.status = status;
+    r.error = error;
+    r.runner = o.runner;
+    r.seed = o.seed;
+    r.rung = rung;
+    if (rr) {
+        r.median_s = rr->median_s;
+        r.min_s = rr->min_s;
+        r.repeats = rr->repeats;
+        r.max_err = rr->max_err;
+        r.flops = rr->flops;
+    }
+    return r;
+}
+
 // ---- Options --------------------------------------------------------------------------
 struct Args {
     std::map<std::string, std::string> kv;
@@ -655,28 +687,11 @@ int cmd_run(const Args &a) {
 
     const std::string wl = w.describe();
     int rec_n = 0;
+    const RecordOrigin origin{session, wl, remote.empty() ? "local" : "remote:" + remote, key, uint64_t(seed)};
     auto record = [&](const std::string &role, const std::string &params, const std::string &status,
                       const std::string &error, const RunResult *rr, int rung) {
-        Record r;
-        r.id = session + "-" + std::to_string(++rec_n);
-        r.session = session;
-        r.time = now_iso();
-        r.key = key;
-        r.workload = wl;
-        r.role = role;
-        r.params = params;
-        r.status = status;
-        r.error = error;
-        r.runner = remote.empty() ? "local" : "remote:" + remote;
-        r.seed = uint64_t(seed);
-        r.rung = rung;
-        if (rr) {
-            r.median_s = rr->median_s;
-            r.min_s = rr->min_s;
-            r.repeats = rr->repeats;
-            r.max_err = rr->max_err;
-            r.flops = rr->flops;
-        }
+        const Record r =
+            make_record(origin, session + "-" + std::to_string(++rec_n), role, params, status, error, rr, rung);
         std::string e;
         if (!append_log(log_path, r, &e)) std::fprintf(stderr, "\nattngen_tune: %s\n", e.c_str());
         return r;
@@ -704,6 +719,19 @@ int cmd_run(const Args &a) {
     for (const std::string &as : autos) cs.push_back({"autosched:" + as, "", as, "", "", false, false, 0});
     const size_t first_cand = cs.size();
     for (const Knobs &k : cands) cs.push_back({"candidate", params_of(key.variant, k), "", "", "", false, false, 0});
+    // The builder's input for candidate c (the default's params when it
+    // has none: autoscheduler baselines), artifacts in dir.
+    auto build_input = [&](const Cand &c, const std::string &dir) {
+        BuildInput bi;
+        bi.generator = generator_of(key.variant);
+        bi.params = gen_params(key, c.params.empty() ? def_params : c.params);
+        bi.target = target;
+        bi.autoscheduler = c.autosched;
+        bi.dir = dir;
+        if (a.has("--cxx")) bi.cxx = a.get("--cxx");
+        if (a.has("--runner-lib")) bi.runner_lib = a.get("--runner-lib");
+        return bi;
+    };
 
     const std::string ref = work + "/reference.f32";
     // Planned measurements: every candidate on rung 0, then the survivors
@@ -757,13 +785,7 @@ int cmd_run(const Args &a) {
         size_t staged = 0;
         for (size_t i = 0; i < cs.size(); i++) {
             Cand &c = cs[i];
-            BuildInput bi;
-            bi.generator = generator_of(key.variant);
-            bi.params = gen_params(key, c.params);
-            bi.target = target;
-            bi.dir = stage + "/c" + std::to_string(i);
-            if (a.has("--cxx")) bi.cxx = a.get("--cxx");
-            if (a.has("--runner-lib")) bi.runner_lib = a.get("--runner-lib");
+            const BuildInput bi = build_input(c, stage + "/c" + std::to_string(i));
             BuildResult br = build_candidate(bi, build_timeout);
             if (br.artifact.empty()) {
                 if (i == 0) {
@@ -796,15 +818,7 @@ int cmd_run(const Args &a) {
         if (c.failed) return {};
         const std::string dir = work + "/c" + std::to_string(i);
         if (!c.built) {
-            BuildInput bi;
-            bi.generator = generator_of(key.variant);
-            bi.params = gen_params(key, c.params.empty() ? def_params : c.params);
-            bi.target = target;
-            bi.autoscheduler = c.autosched;
-            bi.dir = dir;
-            if (a.has("--cxx")) bi.cxx = a.get("--cxx");
-            if (a.has("--runner-lib")) bi.runner_lib = a.get("--runner-lib");
-            BuildResult br = build_candidate(bi, build_timeout);
+            BuildResult br = build_candidate(build_input(c, dir), build_timeout);
             c.built = true;
             if (br.artifact.empty()) {
                 c.failed = true;
@@ -906,7 +920,8 @@ int cmd_import(const Args &a) {
     key.target = meta["target"];
     key.halide = meta["halide"];
     const double timeout = std::atof(meta["timeout"].c_str());
-    const std::string runner = "remote:stage " + a.get("--runner", "(run.sh)");
+    const RecordOrigin origin{meta["session"], meta["workload"], "remote:stage " + a.get("--runner", "(run.sh)"), key,
+                              std::strtoull(meta["seed"].c_str(), nullptr, 10)};
     std::stringstream plan(read_file(dir + "/plan.tsv"));
     size_t n = 0, ok = 0;
     double def_time = 0, best = 0;
@@ -932,24 +947,9 @@ int cmd_import(const Args &a) {
             c.sig = rc - 128;
             rr = parse_run(c, read_file(base + ".err"), timeout);
         }
-        Record r;
-        r.id = meta["session"] + "-c" + f[0];
-        r.session = meta["session"];
-        r.time = now_iso();
-        r.key = key;
-        r.workload = meta["workload"];
-        r.role = f[1];
-        r.params = f[2];
-        r.status = rr.status;
-        r.error = rr.error;
-        r.runner = runner;
-        r.seed = std::strtoull(meta["seed"].c_str(), nullptr, 10);
+        const Record r = make_record(origin, meta["session"] + "-c" + f[0], f[1], f[2], rr.status, rr.error,
+                                     rr.status == "ok" ? &rr : nullptr, 0);
         if (rr.status == "ok") {
-            r.median_s = rr.median_s;
-            r.min_s = rr.min_s;
-            r.repeats = rr.repeats;
-            r.max_err = rr.max_err;
-            r.flops = rr.flops;
             ok++;
             if (r.role == "default") def_time = rr.median_s;
             if (best == 0 || rr.median_s < best) best = rr.median_s, best_params = r.params;
