@@ -12,12 +12,12 @@
 # step, the g heads of a group as g queries): the prefill schedule on one
 # 16-query vector tile, so a group reads each K/V row once (tq > 1 with
 # keys vectorised, qvec=0, crashes Halide 14's lowering).
-# DALL-E sparse: 96-key text chunks (257 text keys take 3 chunks, 288 slots:
-# fewer merges and less rounding than 64 or 128) and 32-slot image chunks
+# DALL-E sparse: 88-key text chunks (257 text keys take 3 chunks, 264 slots:
+# fewer merges and less rounding than 64, 96 or 128) and 32-slot image chunks
 # (one chunk covers a 5x5 box or a 32-wide row or column). Block-sparse: 16-token granule = DeepSpeed's default block.
 function(attngen_default_knobs out variant head_dim bucket)
     if (variant MATCHES "^sparse_")
-        set(k "tq=32 kc=96 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+        set(k "tq=32 kc=88 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (variant STREQUAL "block_sparse")
         set(k "tq=16 kc=16 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (bucket STREQUAL "group")

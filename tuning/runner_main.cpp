@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
         else if (n == "kernel_size") val = ksz;
         else if (n == "dilation") val = 1;
         else if (n == "text_chunks") val = (std::min(T, Nq) + kc - 1) / kc;
-        else if (n == "image_chunks") val = (slots + kci - 1) / kci;
+        else if (n == "image_chunks") val = Nq > T ? (slots + kci - 1) / kci : 0;
         else if (n == "first_image_tile") val = T / tq;
         else fail("run_error", "no value for scalar argument '" + n + "'");
         halide_scalar_value_t &s = scalars[i];

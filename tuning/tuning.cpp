@@ -325,7 +325,8 @@ bool make_space(const Key &key, Space *sp, std::string *err) {
     s.kci = {0};
     if (key.variant.rfind("sparse_", 0) == 0) {
         s.tq = {16, 32, 64};
-        s.kc = {32, 64, 96, 128};
+        // 88: DALL-E's 257 text tokens in three chunks (7 padding slots, against 31 at 96).
+        s.kc = {32, 64, 88, 96, 128};
         s.kci = {16, 32, 64};
         s.rq = {2, 4, 8};
         s.rk = {4, 8};

@@ -114,7 +114,10 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     const int32_t text_chunks = static_cast<int32_t>((std::min<int64_t>(text_len, n) + kc - 1) / kc);
     const int64_t slots = pattern == Pattern::Conv ? int64_t(kernel_size) * kernel_size : G;
     const int kci = e->knob("kci", 32), tq = e->knob("tq", 32);
-    const int32_t image_chunks = static_cast<int32_t>((slots + kci - 1) / kci);
+    // CPU kernels walk the image chunks on text tiles too (masked): none
+    // when every token is text. GPU kernels skip tiles before the first
+    // image tile.
+    const int32_t image_chunks = n > text_len ? static_cast<int32_t>((slots + kci - 1) / kci) : 0;
     const int32_t first_image_tile = static_cast<int32_t>(text_len / tq);
     CallContext ctx;
     DeviceScope dev(device, &ctx);
