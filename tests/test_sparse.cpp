@@ -4,6 +4,7 @@
 
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "test_util.h"
@@ -175,6 +176,10 @@ TEST(SparseScratch, OnlyTheKeyCopyIsOnTheHeap) {
     check_sparse(c);
     attngen_call_stats st{};
     ASSERT_EQ(attngen_last_call_stats(&st), ATTNGEN_OK);
+    const std::string kernel = attngen_last_kernel();
+    if (kernel.find("_d64_") == std::string::npos) {
+      GTEST_SKIP() << "served by " << kernel << ": this build has no head-dim-64 kernel (sanitizer builds keep the generic ones)";
+    }
     // The copy spans the keys the image slots reach: the query positions
     // less the farthest slot offset, plus a vector of padding.
     const int G = c.image;
@@ -182,7 +187,9 @@ TEST(SparseScratch, OnlyTheKeyCopyIsOnTheHeap) {
     const int64_t N = c.tokens();
     const int64_t key_copy = int64_t(c.B) * c.H * (N + reach + 32) * c.D * 4;
     const int64_t tables = 16 * N + 4096;
-    if (host_call_device() == ATTNGEN_DEVICE_CPU) EXPECT_GT(st.total_scratch_bytes, 0) << c.describe();
+    if (host_call_device() == ATTNGEN_DEVICE_CPU) {
+      EXPECT_GT(st.total_scratch_bytes, 0) << c.describe();
+    }
     EXPECT_LE(st.total_scratch_bytes, key_copy + tables) << c.describe() << " (peak " << st.peak_scratch_bytes << ")";
   }
 }
