@@ -63,6 +63,7 @@ struct AttnFuncs {
     Var d{"d"}, ii{"ii"}, it{"it"}, j{"j"}, h{"h"}, b{"b"}, c{"c"};
     Func cosT, sinT;  // rotary tables (r, pos), may be unused
     Func qs;    // (d, ii, it, h, b) rotated and scaled queries
+    Func qraw;  // (d, ii, it, h, b) queries as stored (fp32), read by qs
     Func kr;    // (d, j, h, b) keys as seen by query head h (rotated, reads clamped)
     Func vr;    // (d, j, h, b) values as seen by query head h (rotated, reads clamped)
     std::vector<KeyPhase> phases;
@@ -185,7 +186,9 @@ inline void build_qkv(AttnFuncs &f, ImageParam q, ImageParam k, ImageParam v, Im
 
     Expr scale = 1.0f / sqrt(cast<float>(D));
     f.qs = Func("qs");
-    auto q_at = [&](Expr dd) { return rd(q, dd, h, i, b, D, Nq); };
+    f.qraw = Func("qraw");
+    f.qraw(d, ii, it, h, b) = rd(q, d, h, i, b, D, Nq);
+    auto q_at = [&](Expr dd) { return f.qraw(dd, ii, it, h, b); };
     f.qs(d, ii, it, h, b) = (rotary ? rotate_feature(f, d, R, offset + i, D, q_at) : q_at(d)) * scale;
     f.kr = Func("kr");
     f.vr = Func("vr");

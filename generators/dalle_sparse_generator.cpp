@@ -109,15 +109,19 @@ public:
         Expr slots, delta, valid;
         if (Pattern == DallePattern::Conv) {
             Expr K = kernel_size, dil = dilation;
-            Func cell_a("cell_a"), cell_e("cell_e");
+            Func cell_a("cell_a"), cell_e("cell_e"), cell_delta("cell_delta");
             cell_a(x) = x / K;
             cell_e(x) = x % K;
+            // The key offset of each cell, one table read per slot where a
+            // key row is addressed (P@V addresses one per query and slot).
+            cell_delta(x) = (x / K) * dil * G + (x % K) * dil;
             f.lookups.push_back(cell_a);
             f.lookups.push_back(cell_e);
+            f.lookups.push_back(cell_delta);
             // Clamped: table values are unbounded to bounds inference.
             Expr a = clamp(cell_a(j), 0, K - 1), e = clamp(cell_e(j), 0, K - 1);
             slots = K * K;
-            delta = a * dil * G + e * dil;
+            delta = clamp(cell_delta(j), 0, (K - 1) * dil * (G + 1));
             valid = r >= a * dil && col >= e * dil;
         } else if (axis == 0) {
             // Offsets clamped to the grid: the padding slots of the last

@@ -80,6 +80,15 @@ void schedule_cpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     f.qs.compute_at(tile);
     if (k.qvec) {
         f.qs.reorder_storage(ii, d, f.it, h, b).reorder(ii, d).vectorize(ii, V);
+        // The tile's query rows copied as rows first (vector loads): the
+        // transposition into qs then reads a small local buffer instead of
+        // gathering lanes H x D floats apart in the caller's tensor. Only
+        // for a specialised head dim: a run-time-sized copy would be one
+        // more heap allocation per tile.
+        if (head_dim > 0) {
+            f.qraw.compute_at(tile);
+            vec_d(f.qraw, d);
+        }
     } else {
         vec_d(f.qs, d);
     }
@@ -123,6 +132,12 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, co
     const int V = k.vec;
     const bool fixed_d = head_dim > 0;
     auto vec_d = [&](auto st, Var dv) { fv.apply(st, dv); };
+    // Keys per Q@K^T register tile: rk, or else the largest divisor of the
+    // phase's chunk below rk (a DALL-E image chunk of 25 slots, one 5x5 box
+    // without padding, takes tiles of 5 slots). Text and dense chunks are
+    // multiples of rk (check_cpu_knobs).
+    int rk = k.rk;
+    while (ph.kc % rk != 0) rk--;
 
     auto stu = ph.st.update();
     stu.split(ii, iq, ir, k.rq).reorder(d, ir, iq, ph.rc.x);
@@ -176,7 +191,7 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, co
         // vector loads and rk broadcast key features (or, for a
         // query-dependent phase, rk vector loads of staged keys).
         ph.ms.reorder_storage(ii, j, f.it, h, b)
-            .split(j, jo, jl, k.rk)
+            .split(j, jo, jl, rk)
             .reorder(ii, jl, jo)
             .vectorize(ii, V)
             .unroll(jl);

@@ -92,8 +92,7 @@ TEST(TuningSpace, EveryEnumeratedPointIsLegal) {
             }
             EXPECT_EQ(k.qvec, c.bucket == "decode" ? 0 : 1);
             if (c.variant.rfind("sparse_", 0) == 0) {
-                EXPECT_GT(k.kci, 0);
-                EXPECT_EQ(k.kci % k.rk, 0);
+                EXPECT_GT(k.kci, 0);  // any kci >= 1 on the CPU (its image tile divides kci)
             }
             if (c.target == "x86-64-avx2") {
                 EXPECT_EQ(k.vec, 8);
