@@ -8,10 +8,14 @@
 //   sparse_axial (axis 1) the keys of the query's column up to the query.
 // Two online-softmax phases share one running state: the text phase walks
 // the text keys in chunks (causal chunks skipped for text tiles); the image
-// phase walks "slots" (box cells, row or column offsets) whose key position
-// is the query's own position minus an offset, so only the kept pattern is
-// computed: no unfolded keys and no dense score matrix. With rotary=true,
+// phase walks "slots": for the box and the column, offsets from the query's
+// own position (box cells, column steps), so only the kept pattern is
+// computed; for the row, the window of keys that holds the rows of the
+// query tile. No unfolded keys and no dense score matrix. With rotary=true,
 // rotary (q, k, v at positions 0..n-1) is fused.
+//
+// The run-time loop extents (text_chunks, image_chunks, first_image_tile)
+// follow generators/dalle_extents.h.
 #include "attention_common.h"
 #include "schedule.h"
 
@@ -95,56 +99,67 @@ public:
         text.score_flags = {use_key_mask};
         add_phase(f, text);
 
-        // Image phase: slot j of image query (r, c) is the key at position
-        // qpos - delta(j), kept when that key lies inside the grid pattern.
-        // Grid row/column of each position and box cell of each slot come
-        // from small tables computed once per call: vector integer division
-        // by a run-time divisor is scalar code.
+        // Image phase: the keys of each image query's pattern. Grid row and
+        // column of each position and box cell of each slot come from small
+        // tables computed once per call: vector integer division by a
+        // run-time divisor is scalar code.
         Var x("x");
         Func grid_row("grid_row"), grid_col("grid_col");
         grid_row(x) = (x - T) / G;
         grid_col(x) = (x - T) % G;
         Expr r = grid_row(qpos), col = grid_col(qpos);
         f.lookups = {grid_row, grid_col};
-        Expr slots, delta, valid;
-        if (Pattern == DallePattern::Conv) {
-            Expr K = kernel_size, dil = dilation;
-            Func cell_a("cell_a"), cell_e("cell_e"), cell_delta("cell_delta");
-            cell_a(x) = x / K;
-            cell_e(x) = x % K;
-            // The key offset of each cell, one table read per slot where a
-            // key row is addressed (P@V addresses one per query and slot).
-            cell_delta(x) = (x / K) * dil * G + (x % K) * dil;
-            f.lookups.push_back(cell_a);
-            f.lookups.push_back(cell_e);
-            f.lookups.push_back(cell_delta);
-            // Clamped: table values are unbounded to bounds inference.
-            Expr a = clamp(cell_a(j), 0, K - 1), e = clamp(cell_e(j), 0, K - 1);
-            slots = K * K;
-            delta = clamp(cell_delta(j), 0, (K - 1) * dil * (G + 1));
-            valid = r >= a * dil && col >= e * dil;
-        } else if (axis == 0) {
-            // Offsets clamped to the grid: the padding slots of the last
-            // chunk (j >= G, masked) then read keys inside the key-major
-            // copy instead of widening it.
-            slots = G;
-            delta = min(j, G - 1);
-            valid = j <= col;
-        } else {
-            slots = G;
-            delta = min(j, G - 1) * G;
-            valid = j <= r;
-        }
         PhaseSpec image;
         image.name = "image";
         image.kc = KCI;
-        image.num_chunks = image_chunks;
-        image.query_dependent = true;
-        image.key_pos = [&](Expr jj, Expr i2, Expr t2, Expr, Expr) {
-            Expr d2 = substitute(j.name(), jj, delta);
-            return t2 * f.tq + i2 - d2;
-        };
-        image.keep = qpos >= T && qpos < n && j < slots && valid;
+        image.num_chunks = image_chunks;  // dalle_extents.h: image_slots / kci, rounded up
+        if (Pattern == DallePattern::Axial && axis == 0) {
+            // Rows: every key a tile's image queries see in their grid rows
+            // lies in the window of tq + G - 1 keys that ends at the tile's
+            // last query. Slot j is key it * tq - (G - 1) + j for the whole
+            // tile, so this phase reads its keys in place and broadcasts
+            // each to the tile's queries, as the text phase does: about
+            // twice the slots of a walk along each query's own row, each
+            // much cheaper (no per-query key and value loads, no key-major
+            // copy of K). Kept: keys of the query's row up to the query.
+            Expr key = it * f.tq - (G - 1) + j;
+            image.key_pos = [&](Expr jj, Expr, Expr t2, Expr, Expr) { return t2 * f.tq - (G - 1) + jj; };
+            image.keep = qpos >= T && qpos < n && key >= T && key <= qpos && grid_row(key) == r;
+        } else {
+            // Conv box and columns: slot j of image query (r, c) is the key
+            // qpos - delta(j), kept when that key lies in the pattern.
+            Expr slots, delta, valid;
+            if (Pattern == DallePattern::Conv) {
+                Expr K = kernel_size, dil = dilation;
+                Func cell_a("cell_a"), cell_e("cell_e"), cell_delta("cell_delta");
+                cell_a(x) = x / K;
+                cell_e(x) = x % K;
+                // The key offset of each cell, one table read per slot where a
+                // key row is addressed (P@V addresses one per query and slot).
+                cell_delta(x) = (x / K) * dil * G + (x % K) * dil;
+                f.lookups.push_back(cell_a);
+                f.lookups.push_back(cell_e);
+                f.lookups.push_back(cell_delta);
+                // Clamped: table values are unbounded to bounds inference.
+                Expr a = clamp(cell_a(j), 0, K - 1), e = clamp(cell_e(j), 0, K - 1);
+                slots = K * K;
+                delta = clamp(cell_delta(j), 0, (K - 1) * dil * (G + 1));
+                valid = r >= a * dil && col >= e * dil;
+            } else {
+                // Offsets clamped to the grid: the padding slots of the last
+                // chunk (j >= G, masked) then read keys inside the key-major
+                // copy instead of widening it.
+                slots = G;
+                delta = min(j, G - 1) * G;
+                valid = j <= r;
+            }
+            image.query_dependent = true;
+            image.key_pos = [&, delta](Expr jj, Expr i2, Expr t2, Expr, Expr) {
+                Expr d2 = substitute(j.name(), jj, delta);
+                return t2 * f.tq + i2 - d2;
+            };
+            image.keep = qpos >= T && qpos < n && j < slots && valid;
+        }
         // On the CPU every tile walks the image chunks; a text tile's are
         // fully masked (qpos >= T in keep), a chunk of kci slots per text
         // tile. Pruning them by the tile (it >= text_len / tq) makes Halide

@@ -364,6 +364,37 @@ TEST(TuningDb, BestFromLogTakesTheLatestSessionsDeepestRung) {
     EXPECT_TRUE(parse_best(format_best(best), &back, &err)) << err;
 }
 
+// The confirmation rung measures the default and the winner several times,
+// interleaved: the table compares their medians, so one lucky measurement
+// (a burst of load elsewhere during the other's run) does not win.
+TEST(TuningDb, BestFromLogComparesMediansOfTheConfirmationRung) {
+    const Key k = key("dense");
+    const std::string s = "20261123T000000Z-4";
+    const std::string d = "tq=32 kc=128 vec=16 rq=4 rk=8 qvec=1 threads_split=1",
+                      a = "tq=32 kc=64 vec=16 rq=2 rk=2 qvec=1 threads_split=1",
+                      b = "tq=64 kc=64 vec=16 rq=4 rk=2 qvec=1 threads_split=0";
+    std::vector<Record> log = {
+        rec(k, s, "default", d, 0.0070, 0), rec(k, s, "candidate", a, 0.0064, 0), rec(k, s, "candidate", b, 0.0090, 0),
+        rec(k, s, "default", d, 0.0067, 1), rec(k, s, "candidate", a, 0.0064, 1),
+    };
+    const double dt[] = {0.0060, 0.0061, 0.0090, 0.0062, 0.0059}, at[] = {0.0065, 0.0050, 0.0064, 0.0066, 0.0063};
+    for (int r = 0; r < 5; r++) {
+        log.push_back(rec(k, s, "default", d, dt[r], 2));
+        log.push_back(rec(k, s, "candidate", a, at[r], 2));
+    }
+    const std::map<std::string, RungPoint> pts = deepest_points(log, k, s);
+    ASSERT_EQ(pts.size(), 3u);
+    EXPECT_EQ(pts.at(d).rung, 2);
+    EXPECT_DOUBLE_EQ(pts.at(d).median_s, 0.0061);
+    EXPECT_DOUBLE_EQ(pts.at(a).median_s, 0.0064);
+    EXPECT_EQ(pts.at(b).rung, 0);
+    auto best = best_from_log(log);
+    ASSERT_EQ(best.size(), 1u);
+    EXPECT_EQ(best[0].params, d);  // 6.1 ms against 6.4, though a ran the single fastest measurement
+    EXPECT_NE(best[0].source.find("6.100 ms"), std::string::npos) << best[0].source;
+    EXPECT_NE(best[0].source.find("hand default won"), std::string::npos) << best[0].source;
+}
+
 TEST(TuningDb, KernelNamesAndTargets) {
     Key k;
     std::string err;

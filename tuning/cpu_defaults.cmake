@@ -14,10 +14,13 @@
 # keys vectorised, qvec=0, crashes Halide 14's lowering).
 # DALL-E sparse: 88-key text chunks (257 text keys take 3 chunks, 264 slots:
 # fewer merges and less rounding than 64, 96 or 128) and image chunks of one
-# 5x5 box (25 slots, Q@K^T tiles of 5) or one 32-wide row or column (32). Block-sparse: 16-token granule = DeepSpeed's default block.
+# 5x5 box (25 slots, Q@K^T tiles of 5), one 32-high column (32) or the
+# 63-key window that holds a 32-query tile's rows of a 32-wide grid (64). Block-sparse: 16-token granule = DeepSpeed's default block.
 function(attngen_default_knobs out variant head_dim bucket)
     if (variant STREQUAL "sparse_conv")
         set(k "tq=32 kc=88 kci=25 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
+    elseif (variant STREQUAL "sparse_axial_row")
+        set(k "tq=32 kc=88 kci=64 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (variant MATCHES "^sparse_")
         set(k "tq=32 kc=88 kci=32 vec=16 rq=4 rk=8 qvec=1 threads_split=1")
     elseif (variant STREQUAL "block_sparse")

@@ -33,6 +33,7 @@
 
 #include "HalideBuffer.h"
 #include "HalideRuntime.h"
+#include "dalle_extents.h"
 
 extern "C" int attngen_candidate_argv(void **args);
 extern "C" const struct halide_filter_metadata_t *attngen_candidate_metadata();
@@ -40,6 +41,7 @@ extern "C" const struct halide_filter_metadata_t *attngen_candidate_metadata();
 namespace {
 
 using Halide::Runtime::Buffer;
+namespace dalle = attngen::dalle;
 
 std::string json_escape(const std::string &s) {
     std::string o;
@@ -218,7 +220,9 @@ int main(int argc, char **argv) {
     const int G = o.image, T = Nq + 1 - G * G;
     if (sparse && T < 1) fail("run_error", "DALL-E workload needs Nq + 1 - image^2 >= 1");
     const int ksz = std::min(5, G), tq = knob("tq", 32), kc = knob("kc", 32), kci = knob("kci", 32);
-    const int slots = o.variant == "sparse_conv" ? ksz * ksz : G;
+    const dalle::Pattern dp = o.variant == "sparse_conv"        ? dalle::Pattern::Conv
+                              : o.variant == "sparse_axial_row" ? dalle::Pattern::AxialRow
+                                                                : dalle::Pattern::AxialCol;
     double pairs = 0;  // kept (query, key) pairs: flops = 4 * D * pairs
     if (sparse) {
         pairs = double(T) * (T + 1) / 2 + double(Nq - T) * (T + (o.variant == "sparse_conv" ? ksz * ksz / 2.0 : G / 2.0));
@@ -290,9 +294,9 @@ int main(int argc, char **argv) {
         else if (n == "image_size") val = G;
         else if (n == "kernel_size") val = ksz;
         else if (n == "dilation") val = 1;
-        else if (n == "text_chunks") val = (std::min(T, Nq) + kc - 1) / kc;
-        else if (n == "image_chunks") val = Nq > T ? (slots + kci - 1) / kci : 0;
-        else if (n == "first_image_tile") val = T / tq;
+        else if (n == "text_chunks") val = dalle::text_chunks(T, Nq, kc);
+        else if (n == "image_chunks") val = dalle::image_chunks(dp, T, Nq, G, ksz, tq, kci);
+        else if (n == "first_image_tile") val = dalle::first_image_tile(T, tq);
         else fail("run_error", "no value for scalar argument '" + n + "'");
         halide_scalar_value_t &s = scalars[i];
         s = halide_scalar_value_t();

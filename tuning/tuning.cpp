@@ -680,6 +680,29 @@ const BestEntry *find_best(const std::vector<BestEntry> &entries, const Key &key
     return nullptr;
 }
 
+std::map<std::string, RungPoint> deepest_points(const std::vector<Record> &log, const Key &key,
+                                                const std::string &session) {
+    std::map<std::string, std::vector<const Record *>> at;  // params -> ok records of its deepest rung
+    for (const auto &r : log) {
+        if (!(r.key == key) || r.session != session || r.status != "ok" || r.params.empty()) continue;
+        auto &v = at[r.params];
+        if (!v.empty() && r.rung < v.front()->rung) continue;
+        if (!v.empty() && r.rung > v.front()->rung) v.clear();
+        v.push_back(&r);
+    }
+    std::map<std::string, RungPoint> out;
+    for (auto &[params, v] : at) {
+        std::stable_sort(v.begin(), v.end(), [](const Record *a, const Record *b) { return a->median_s < b->median_s; });
+        RungPoint p;
+        p.rec = v[v.size() / 2];
+        p.rung = p.rec->rung;
+        p.median_s = p.rec->median_s;
+        p.role = p.rec->role;
+        out[params] = p;
+    }
+    return out;
+}
+
 std::vector<BestEntry> best_from_log(const std::vector<Record> &log) {
     // Latest session per key (sessions are time-stamped ids: later sorts later).
     std::map<Key, std::string> latest;
@@ -689,28 +712,24 @@ std::vector<BestEntry> best_from_log(const std::vector<Record> &log) {
     }
     std::vector<BestEntry> out;
     for (const auto &[key, session] : latest) {
-        const Record *best = nullptr, *def = nullptr;
-        // Compare on the deepest rung each point reached within the session.
-        std::map<std::string, const Record *> last;  // params -> last ok record
-        for (const auto &r : log) {
-            if (!(r.key == key) || r.session != session || r.status != "ok" || r.params.empty()) continue;
-            auto &slot = last[r.params];
-            if (!slot || r.rung >= slot->rung) slot = &r;
-            if (r.role == "default" && (!def || r.rung >= def->rung)) def = &r;
-        }
+        // Compare on the deepest rung any point reached within the session.
+        const std::map<std::string, RungPoint> pts = deepest_points(log, key, session);
+        const RungPoint *best = nullptr, *def = nullptr;
         int top = -1;
-        for (const auto &[p, r] : last) top = std::max(top, r->rung);
-        for (const auto &[p, r] : last)
-            if (r->rung == top && (!best || r->median_s < best->median_s)) best = r;
+        for (const auto &[p, pt] : pts) top = std::max(top, pt.rung);
+        for (const auto &[p, pt] : pts) {
+            if (pt.role == "default") def = &pt;
+            if (pt.rung == top && (!best || pt.median_s < best->median_s)) best = &pt;
+        }
         if (!best) continue;
         BestEntry e;
         e.key = key;
-        e.params = best->params;
+        e.params = best->rec->params;
         char buf[256];
         const double speedup = def ? def->median_s / best->median_s : 0;
-        std::snprintf(buf, sizeof buf, "tuned %s %s on %s: %.3f ms, %.2fx vs hand default%s", best->time.substr(0, 10).c_str(),
-                      best->id.c_str(), best->workload.c_str(), best->median_s * 1e3, speedup,
-                      best->role == "default" ? " (the hand default won)" : "");
+        std::snprintf(buf, sizeof buf, "tuned %s %s on %s: %.3f ms, %.2fx vs hand default%s",
+                      best->rec->time.substr(0, 10).c_str(), best->rec->id.c_str(), best->rec->workload.c_str(),
+                      best->median_s * 1e3, speedup, best->role == "default" ? " (the hand default won)" : "");
         e.source = buf;
         out.push_back(e);
     }

@@ -134,8 +134,22 @@ bool read_best(const std::string &path, std::vector<BestEntry> *out, std::string
 std::string format_best(const std::vector<BestEntry> &entries);
 // The entry of exactly this key, or nullptr (any field differing: no record).
 const BestEntry *find_best(const std::vector<BestEntry> &entries, const Key &key);
+// The points of one session of one key at their deepest rung: per params,
+// the median of the ok measurements on that rung (a confirmation rung
+// measures the finalists several times, interleaved) and the record of that
+// median (the upper one for an even count).
+struct RungPoint {
+    int rung = -1;
+    double median_s = 0;
+    const Record *rec = nullptr;
+    std::string role;
+};
+std::map<std::string, RungPoint> deepest_points(const std::vector<Record> &log, const Key &key,
+                                                const std::string &session);
+
 // The best ok record per key of the log (from the latest session that
-// measured the key, against that session's default), as table entries.
+// measured the key, against that session's default), as table entries: the
+// fastest point of the session's deepest rung.
 std::vector<BestEntry> best_from_log(const std::vector<Record> &log);
 
 // ---- Search -----------------------------------------------------------------------

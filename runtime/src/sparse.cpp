@@ -4,11 +4,13 @@
 #include <cstring>
 #include <string>
 
+#include "dalle_extents.h"
 #include "internal.h"
 
 namespace {
 
 using namespace attngen::detail;
+namespace dalle = attngen::dalle;
 using attngen::KernelEntry;
 
 enum class Pattern { Conv, Axial };
@@ -110,15 +112,13 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     float zero[1] = {0.0f};
     if (o.key_mask) bkm.init(vkm); else bkm.placeholder(&one, halide_type_t(halide_type_uint, 8), 2);
     if (o.freqs) bfr.init(vfr); else bfr.placeholder(zero, halide_type_t(halide_type_float, 32), 2);
-    const int kc = e->knob("kc", 32);
-    const int32_t text_chunks = static_cast<int32_t>((std::min<int64_t>(text_len, n) + kc - 1) / kc);
-    const int64_t slots = pattern == Pattern::Conv ? int64_t(kernel_size) * kernel_size : G;
-    const int kci = e->knob("kci", 32), tq = e->knob("tq", 32);
-    // CPU kernels walk the image chunks on text tiles too (masked): none
-    // when every token is text. GPU kernels skip tiles before the first
-    // image tile.
-    const int32_t image_chunks = n > text_len ? static_cast<int32_t>((slots + kci - 1) / kci) : 0;
-    const int32_t first_image_tile = static_cast<int32_t>(text_len / tq);
+    const int kc = e->knob("kc", 32), kci = e->knob("kci", 32), tq = e->knob("tq", 32);
+    const dalle::Pattern dp = pattern == Pattern::Conv ? dalle::Pattern::Conv
+                              : o.axis == 0            ? dalle::Pattern::AxialRow
+                                                       : dalle::Pattern::AxialCol;
+    const int32_t text_chunks = dalle::text_chunks(text_len, n, kc);
+    const int32_t image_chunks = dalle::image_chunks(dp, text_len, n, G, kernel_size, tq, kci);
+    const int32_t first_image_tile = dalle::first_image_tile(text_len, tq);
     CallContext ctx;
     DeviceScope dev(device, &ctx);
     if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bfr}, &bo))) return s;
