@@ -220,6 +220,7 @@ int main(int argc, char **argv) {
     const int G = o.image, T = Nq + 1 - G * G;
     if (sparse && T < 1) fail("run_error", "DALL-E workload needs Nq + 1 - image^2 >= 1");
     const int ksz = std::min(5, G), tq = knob("tq", 32), kc = knob("kc", 32), kci = knob("kci", 32);
+    const bool gpu = std::strstr(md->target, "cuda") != nullptr;  // a CUDA target
     const dalle::Pattern dp = o.variant == "sparse_conv"        ? dalle::Pattern::Conv
                               : o.variant == "sparse_axial_row" ? dalle::Pattern::AxialRow
                                                                 : dalle::Pattern::AxialCol;
@@ -295,7 +296,7 @@ int main(int argc, char **argv) {
         else if (n == "kernel_size") val = ksz;
         else if (n == "dilation") val = 1;
         else if (n == "text_chunks") val = dalle::text_chunks(T, Nq, kc);
-        else if (n == "image_chunks") val = dalle::image_chunks(dp, T, Nq, G, ksz, tq, kci);
+        else if (n == "image_chunks") val = dalle::image_chunks(dp, T, Nq, G, ksz, tq, kci, gpu);
         else if (n == "first_image_tile") val = dalle::first_image_tile(T, tq);
         else fail("run_error", "no value for scalar argument '" + n + "'");
         halide_scalar_value_t &s = scalars[i];

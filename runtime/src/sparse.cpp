@@ -117,7 +117,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
                               : o.axis == 0            ? dalle::Pattern::AxialRow
                                                        : dalle::Pattern::AxialCol;
     const int32_t text_chunks = dalle::text_chunks(text_len, n, kc);
-    const int32_t image_chunks = dalle::image_chunks(dp, text_len, n, G, kernel_size, tq, kci);
+    const int32_t image_chunks = dalle::image_chunks(dp, text_len, n, G, kernel_size, tq, kci, e->device == ATTNGEN_DEVICE_CUDA);
     const int32_t first_image_tile = dalle::first_image_tile(text_len, tq);
     CallContext ctx;
     DeviceScope dev(device, &ctx);
