@@ -1094,15 +1094,10 @@ int cmd_report(const Args &a) {
             row.flops = r.flops;
             if (r.role.rfind("autosched:", 0) == 0) row.autos[r.role.substr(10)] = r.median_s;
         }
-        // Default and tuned as the table has them (best_from_log): medians of
-        // the deepest rung, the default included when it wins.
-        const std::map<std::string, RungPoint> pts = deepest_points(recs, key, session);
-        int top = -1;
-        for (const auto &[p, pt] : pts) top = std::max(top, pt.rung);
-        for (const auto &[p, pt] : pts) {
-            if (pt.role == "default") row.def = pt.median_s;
-            if (pt.rung == top && (row.tuned == 0 || pt.median_s < row.tuned)) row.tuned = pt.median_s;
-        }
+        // Default and tuned as the table has them (best_from_log).
+        const SessionResult sr = session_result(recs, key, session);
+        row.def = sr.def.median_s;
+        row.tuned = sr.best.median_s;
         rows.push_back(row);
     }
     std::printf("fp32 FMA peak %.1f GFLOP/s%s\n", peak, a.has("--peak") ? " (given)" : " (measured, AVX-512, all cores)");

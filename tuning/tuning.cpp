@@ -703,6 +703,19 @@ std::map<std::string, RungPoint> deepest_points(const std::vector<Record> &log, 
     return out;
 }
 
+SessionResult session_result(const std::vector<Record> &log, const Key &key, const std::string &session) {
+    // Compare on the deepest rung any point reached within the session.
+    const std::map<std::string, RungPoint> pts = deepest_points(log, key, session);
+    SessionResult sr;
+    int top = -1;
+    for (const auto &[p, pt] : pts) top = std::max(top, pt.rung);
+    for (const auto &[p, pt] : pts) {
+        if (pt.role == "default") sr.def = pt;
+        if (pt.rung == top && (sr.best.rung < 0 || pt.median_s < sr.best.median_s)) sr.best = pt;
+    }
+    return sr;
+}
+
 std::vector<BestEntry> best_from_log(const std::vector<Record> &log) {
     // Latest session per key (sessions are time-stamped ids: later sorts later).
     std::map<Key, std::string> latest;
@@ -712,24 +725,17 @@ std::vector<BestEntry> best_from_log(const std::vector<Record> &log) {
     }
     std::vector<BestEntry> out;
     for (const auto &[key, session] : latest) {
-        // Compare on the deepest rung any point reached within the session.
-        const std::map<std::string, RungPoint> pts = deepest_points(log, key, session);
-        const RungPoint *best = nullptr, *def = nullptr;
-        int top = -1;
-        for (const auto &[p, pt] : pts) top = std::max(top, pt.rung);
-        for (const auto &[p, pt] : pts) {
-            if (pt.role == "default") def = &pt;
-            if (pt.rung == top && (!best || pt.median_s < best->median_s)) best = &pt;
-        }
-        if (!best) continue;
+        const SessionResult sr = session_result(log, key, session);
+        const RungPoint &best = sr.best, &def = sr.def;
+        if (best.rung < 0) continue;
         BestEntry e;
         e.key = key;
-        e.params = best->rec->params;
+        e.params = best.rec->params;
         char buf[256];
-        const double speedup = def ? def->median_s / best->median_s : 0;
+        const double speedup = def.rung >= 0 ? def.median_s / best.median_s : 0;
         std::snprintf(buf, sizeof buf, "tuned %s %s on %s: %.3f ms, %.2fx vs hand default%s",
-                      best->rec->time.substr(0, 10).c_str(), best->rec->id.c_str(), best->rec->workload.c_str(),
-                      best->median_s * 1e3, speedup, best->role == "default" ? " (the hand default won)" : "");
+                      best.rec->time.substr(0, 10).c_str(), best.rec->id.c_str(), best.rec->workload.c_str(),
+                      best.median_s * 1e3, speedup, best.role == "default" ? " (the hand default won)" : "");
         e.source = buf;
         out.push_back(e);
     }

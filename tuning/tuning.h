@@ -147,6 +147,14 @@ struct RungPoint {
 std::map<std::string, RungPoint> deepest_points(const std::vector<Record> &log, const Key &key,
                                                 const std::string &session);
 
+// What one session of one key found: its default point and the fastest
+// point of the deepest rung any point reached (the default when it wins);
+// rung -1 where there is none. best_from_log and `attngen_tune report` read it.
+struct SessionResult {
+    RungPoint def, best;
+};
+SessionResult session_result(const std::vector<Record> &log, const Key &key, const std::string &session);
+
 // The best ok record per key of the log (from the latest session that
 // measured the key, against that session's default), as table entries: the
 // fastest point of the session's deepest rung.
