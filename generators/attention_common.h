@@ -52,6 +52,17 @@ struct KeyPhase {
     // cheapest first: schedules specialise ms on them, so unused masks cost
     // nothing.
     std::vector<Expr> score_flags;
+
+    // The lane formulation (AttnFuncs::lane_dim > 0), by absolute query
+    // index qi: sg4 (l, j, qi, h, b) four partial dot products per slot (the
+    // head dim in steps of 4 over rd4), sg their sum, msg the masked score,
+    // cmaxg (qi, c, h, b) a chunk's max over rjg, liveg (c, qi, h, b) the
+    // chunk filter, stg (e, qi, h, b) the
+    // packed state after this phase, updated over ru = (e, key of the chunk,
+    // chunk). Unused (not part of the pipeline) otherwise.
+    Func sg4, sg, msg, cmaxg, liveg, stg;
+    RDom rd4, rjg, ru;
+    std::function<Expr(Expr, Expr, Expr, Expr, Expr)> key_pos;
 };
 
 // All funcs and loop variables a schedule family needs. Queries are tiled in
@@ -77,6 +88,16 @@ struct AttnFuncs {
     int tq = 32;  // query tile
     int kc = 64;  // default key chunk
     Expr head_dim, num_keys, num_queries;
+    // > 0: also build the lane formulation for this (fixed) head dim, which
+    // the GPU lane schedule uses instead of the tiled one: one query per
+    // warp lane, its state packed in one Func over e, so that it can live in
+    // the lane's registers: e < D the numerator, e == D the sum, e == D + 1
+    // the running max (one copy per query, not per feature), e up to a
+    // multiple of 4 padding. Set before build_qkv.
+    int lane_dim = 0;
+    Var qi{"qi"}, e{"e"};
+    Func qg;  // (d, qi, h, b) f.qs by absolute query index
+    int lane_extent() const { return (lane_dim + 2 + 3) / 4 * 4; }
     // True when every value is finite (a runtime input): P@V then skips the
     // masking of invisible value rows (schedules specialise on it).
     Expr values_finite;
@@ -202,7 +223,11 @@ inline void build_qkv(AttnFuncs &f, ImageParam q, ImageParam k, ImageParam v, Im
         f.kr(d, j, h, b) = krot(d, clamp(j, 0, Nk - 1), h / group, b);
         f.vr(d, j, h, b) = vrot(d, clamp(j, 0, Nk - 1), h / group, b);
         f.kv_rot = {krot, vrot};
-    } else if (k.type() != Float(32)) {
+    } else if (k.type() != Float(32) || f.lane_dim > 0) {
+        // Half storage, and every lane kernel (AttnFuncs::lane_dim): K and
+        // V through an fp32 copy per call, whose rows Halide knows to be
+        // float4-aligned (the caller's tensors have run-time strides: scalar
+        // loads, twice as slow on the H100 for the DALL-E image slots).
         Var hk("hk");
         Func kconv("kconv"), vconv("vconv");
         kconv(d, j, hk, b) = rd(k, d, hk, j, b, D, Nk);
@@ -227,6 +252,65 @@ void constrain_activations(const std::vector<In *> &inputs, Out &out, int head_d
     out.dim(0).set_stride(1);
     out.dim(2).set_min(0);  // query tiles are aligned to 0
     if (head_dim > 0) out.dim(0).set_bounds(0, head_dim);
+}
+
+// Probability of a masked score m against the running max mx: 0 when
+// masked, NaN (on the bits) when m is NaN or +inf (Halide compiles float
+// code under fast-math, and its exp is a polynomial that turns NaN into a
+// finite value), exp(m - mx) otherwise.
+inline Expr probability(Expr m, Expr mx) {
+    Expr mbits = reinterpret(UInt(32), m);
+    Expr nan_or_inf = (mbits & 0x7fffffff) > 0x7f800000 || mbits == 0x7f800000;
+    Expr p_finite = select(m <= kMaskedThreshold, 0.0f, exp(m - mx));
+    return reinterpret(Float(32), select(nan_or_inf, Expr(0x7fc00000u), reinterpret(UInt(32), p_finite)));
+}
+
+// A value row as a query with probability p sees it: unless every value
+// is finite, rows it cannot see (p == 0 exactly) are zeroed on their bits,
+// so a NaN/inf there does not reach it (0 * NaN = NaN; a float select
+// would be folded away under fast-math).
+inline Expr visible_value(const AttnFuncs &f, Expr p, Expr v_raw) {
+    Expr keep_bits = select(reinterpret(UInt(32), p) == 0, Expr(0u), Expr(0xffffffffu));
+    Expr v_masked = reinterpret(Float(32), reinterpret(UInt(32), v_raw) & keep_bits);
+    return f.values_finite.defined() ? select(f.values_finite, v_raw, v_masked) : v_masked;
+}
+
+// The lane formulation of one phase (see AttnFuncs::lane_dim): the tile
+// variables of the spec's expressions become qi % tq and qi / tq.
+inline void add_lane_phase(AttnFuncs &f, KeyPhase &ph, const PhaseSpec &spec) {
+    Var d = f.d, j = f.j, h = f.h, b = f.b, c = f.c, qi = f.qi;
+    const int D = f.lane_dim, KC = spec.kc;
+    const std::string sfx = "_" + spec.name;
+    Expr ii = qi % f.tq, it = qi / f.tq;
+    auto by_query = [&](Expr x) {
+        return Internal::substitute({{f.ii.name(), ii}, {f.it.name(), it}}, x);
+    };
+    if (!f.qg.defined()) {
+        f.qg = Func("qg");
+        f.qg(d, qi, h, b) = f.qs(d, ii, it, h, b);
+    }
+    Var l("l");
+    ph.rd4 = RDom(0, D / 4, "rd4" + sfx);
+    Expr dd = ph.rd4 * 4 + l;
+    ph.sg4 = Func("sg4" + sfx);
+    ph.sg4(l, j, qi, h, b) = 0.0f;
+    ph.sg4(l, j, qi, h, b) += f.qg(dd, qi, h, b) * f.kr(dd, spec.key_pos(j, ii, it, h, b), h, b);
+    ph.sg = Func("sg" + sfx);
+    ph.sg(j, qi, h, b) = ph.sg4(0, j, qi, h, b) + ph.sg4(1, j, qi, h, b) + ph.sg4(2, j, qi, h, b) +
+                         ph.sg4(3, j, qi, h, b);
+    ph.msg = Func("msg" + sfx);
+    ph.msg(j, qi, h, b) = select(by_query(spec.keep), ph.sg(j, qi, h, b), kMaskedScore);
+    ph.rjg = RDom(0, KC, "rjg" + sfx);
+    ph.cmaxg = Func("cmaxg" + sfx);
+    ph.cmaxg(qi, c, h, b) = kMaskedScore;
+    ph.cmaxg(qi, c, h, b) = max(ph.cmaxg(qi, c, h, b), ph.msg(c * KC + ph.rjg, qi, h, b));
+    // The chunk filter as a Func (a value per chunk and query, computed
+    // per lane): inline, Halide would solve it for qi and trim the lane
+    // loop, which turns every register read of the state into a shuffle.
+    ph.liveg = Func("liveg" + sfx);
+    ph.liveg(c, qi, h, b) = by_query(spec.chunk_live(c));
+    ph.ru = RDom(0, f.lane_extent(), 0, KC, 0, spec.num_chunks, "ru" + sfx);
+    ph.ru.where(ph.liveg(ph.ru.z, qi, h, b));
 }
 
 // Adds one phase: scores, masked scores, per-chunk max, probabilities,
@@ -269,18 +353,10 @@ inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
     // Probabilities relative to their own chunk's max (Rabe & Staats);
     // merging rescales old and new by the difference of the maxima.
     ph.p = Func("p" + sfx);
-    Expr m = ph.ms(j, ii, it, h, b);
-    // Non-finite scores: Halide compiles float code under fast-math (no
-    // NaNs assumed) and its exp is a polynomial that turns NaN into a finite
-    // value, so a NaN or +inf score (a NaN/inf in q or k) is detected on its
-    // bits and gives p = NaN, chosen on the bits too; the sums then carry it
-    // to the row's output. -inf scores (and masked ones) give 0, as in a
-    // float64 softmax.
-    Expr mbits = reinterpret(UInt(32), m);
-    Expr nan_or_inf = (mbits & 0x7fffffff) > 0x7f800000 || mbits == 0x7f800000;
-    Expr p_finite = select(m <= kMaskedThreshold, 0.0f, exp(m - ph.cmax(ii, j / KC, it, h, b)));
-    ph.p(j, ii, it, h, b) =
-        reinterpret(Float(32), select(nan_or_inf, Expr(0x7fc00000u), reinterpret(UInt(32), p_finite)));
+    // Non-finite scores (a NaN/inf in q or k) give p = NaN, which the sums
+    // carry to the row's output; -inf scores (and masked ones) give 0, as in
+    // a float64 softmax.
+    ph.p(j, ii, it, h, b) = probability(ph.ms(j, ii, it, h, b), ph.cmax(ii, j / KC, it, h, b));
 
     ph.psum = Func("psum" + sfx);
     ph.psum(ii, c, it, h, b) = 0.0f;
@@ -288,20 +364,46 @@ inline void add_phase(AttnFuncs &f, const PhaseSpec &spec) {
 
     ph.pv = Func("pv" + sfx);
     ph.pv(d, ii, c, it, h, b) = 0.0f;
-    // A value row a query cannot see (p == 0 exactly) must not reach it even
-    // when it holds NaN/inf (0 * NaN = NaN): unless every value is finite,
-    // such rows are zeroed on their bits (a float select would be folded
-    // away under fast-math).
     Expr p_slot = ph.p(slot, ii, it, h, b);
-    Expr v_raw = f.vr(d, key_pos(slot, ii, it, h, b), h, b);
-    Expr keep_bits = select(reinterpret(UInt(32), p_slot) == 0, Expr(0u), Expr(0xffffffffu));
-    Expr v_masked = reinterpret(Float(32), reinterpret(UInt(32), v_raw) & keep_bits);
-    Expr v_slot = f.values_finite.defined() ? select(f.values_finite, v_raw, v_masked) : v_masked;
-    ph.pv(d, ii, c, it, h, b) += p_slot * v_slot;
+    ph.pv(d, ii, c, it, h, b) += p_slot * visible_value(f, p_slot, f.vr(d, key_pos(slot, ii, it, h, b), h, b));
 
     ph.rc = RDom(0, spec.num_chunks, "rc" + sfx);
     ph.rc.where(spec.chunk_live(Expr(ph.rc.x)));
+    ph.key_pos = key_pos;
+    if (f.lane_dim > 0) add_lane_phase(f, ph, spec);
     f.phases.push_back(ph);
+}
+
+// The packed state of the lane formulation (AttnFuncs::lane_dim), phase by
+// phase. Each key of a chunk updates it in turn, relative to the running
+// max taken with the chunk's max (so every key's p is final when it is
+// added); the first key of a chunk also rescales the old sums. The update
+// of entry e reads the running max at D + 1, which the last entries write
+// (in e order, so every other entry sees the old max).
+inline void finish_lane_state(AttnFuncs &f) {
+    Var h = f.h, b = f.b, qi = f.qi, e = f.e;
+    const int D = f.lane_dim;
+    Func prev;
+    for (KeyPhase &ph : f.phases) {
+        Func st("stg_" + ph.name);
+        if (prev.defined()) {
+            st(e, qi, h, b) = prev(e, qi, h, b);
+        } else {
+            st(e, qi, h, b) = select(e == D + 1, kMaskedScore, 0.0f);
+        }
+        RVar re = ph.ru.x, rk = ph.ru.y, rc = ph.ru.z;
+        Expr m_old = st(D + 1, qi, h, b);
+        Expr m_new = max(m_old, ph.cmaxg(qi, rc, h, b));
+        Expr slot = rc * ph.kc + rk;
+        Expr p = probability(ph.msg(slot, qi, h, b), m_new);
+        Expr old = st(re, qi, h, b);
+        Expr scaled = select(rk == 0, old * exp(m_old - m_new), old);
+        Expr kpos = ph.key_pos(slot, qi % f.tq, qi / f.tq, h, b);
+        Expr v = visible_value(f, p, f.vr(clamp(re, 0, D - 1), kpos, h, b));
+        st(re, qi, h, b) = select(re == D + 1, m_new, re == D, scaled + p, scaled + p * v);
+        ph.stg = st;
+        prev = st;
+    }
 }
 
 // The running state over all phases, then the normalised output.
@@ -333,6 +435,13 @@ inline void finish_online_softmax(AttnFuncs &f) {
 
     Var i("i");
     f.out = Func("attn_out");
+    if (f.lane_dim > 0) {
+        finish_lane_state(f);
+        Func st = f.phases.back().stg;
+        Expr l = st(f.lane_dim, i, h, b);
+        f.out(d, i, h, b) = select(l == 0.0f, 0.0f, st(d, i, h, b) / l);
+        return;
+    }
     Expr l = f.st(d, i % f.tq, i / f.tq, h, b)[1];
     Expr acc = f.st(d, i % f.tq, i / f.tq, h, b)[2];
     // l == 0 only for rows with no visible key.

@@ -24,6 +24,7 @@ public:
     GeneratorParam<int> rk{"rk", 8, 1, 64};
     GeneratorParam<int> qvec{"qvec", 1, 1, 1};
     GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
+    GeneratorParam<int> lanes{"lanes", 0, 0, 1};
     GeneratorParam<bool> rotary{"rotary", false};
 
     Input<Buffer<void, 4>> q{"q"};  // [d, h, n, b]
@@ -47,6 +48,7 @@ public:
         Var ii = f.ii, it = f.it, j = f.j, h = f.h, b = f.b;
         f.tq = tq;
         f.kc = kc;
+        f.lane_dim = lane_dim_for(get_target(), lanes, head_dim);
         build_qkv(f, q, k, v, ImageParam(), false, Expr(0), Expr(0));
         f.values_finite = values_finite;
         Expr Nk = f.num_keys;

@@ -20,6 +20,7 @@ public:
     GeneratorParam<int> rk{"rk", 8, 1, 64};
     GeneratorParam<int> qvec{"qvec", 1, 0, 1};
     GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
+    GeneratorParam<int> lanes{"lanes", 0, 0, 1};
     GeneratorParam<bool> rotary{"rotary", false};
 
     Input<Buffer<void, 4>> q{"q"};  // [d, h, nq, b]
@@ -34,6 +35,7 @@ public:
         AttnFuncs f;
         f.tq = tq;
         f.kc = kc;
+        f.lane_dim = lane_dim_for(get_target(), lanes, head_dim);
         build_qkv(f, q, k, v, ImageParam(), false, Expr(0), Expr(0));
         f.values_finite = values_finite;
         Expr Nk = f.num_keys;

@@ -41,6 +41,7 @@ public:
     GP<int> rk{"rk", 8, 1, 64};
     GP<int> qvec{"qvec", 1, 1, 1};
     GP<int> threads_split{"threads_split", 1, 0, 1};
+    GP<int> lanes{"lanes", 0, 0, 1};
     GP<bool> rotary{"rotary", false};
 
     In<Buffer<void, 4>> q{"q"};  // [d, h, n, b]
@@ -68,6 +69,7 @@ public:
         Var ii = f.ii, it = f.it, j = f.j, b = f.b;
         f.tq = tq;
         f.kc = kc;
+        f.lane_dim = lane_dim_for(this->get_target(), lanes, head_dim);
         build_qkv(f, q, k, v, freqs, rotary, rotary_dim, Expr(0));
         f.values_finite = values_finite;
         Expr n = f.num_queries;

@@ -18,6 +18,7 @@ public:
     GeneratorParam<int> rk{"rk", 8, 1, 64};
     GeneratorParam<int> qvec{"qvec", 1, 0, 1};
     GeneratorParam<int> threads_split{"threads_split", 1, 0, 1};
+    GeneratorParam<int> lanes{"lanes", 0, 0, 1};
     // Fused rotary is a build-time variant: without it K and V are read in
     // place; with it they are rotated once per call (O(N) scratch).
     GeneratorParam<bool> rotary{"rotary", false};
@@ -47,6 +48,7 @@ public:
         Var d = f.d, ii = f.ii, it = f.it, j = f.j, h = f.h, b = f.b;
         f.tq = tq;
         f.kc = kc;
+        f.lane_dim = lane_dim_for(get_target(), lanes, head_dim);
         Expr i = f.query_index();
 
         build_qkv(f, q, k, v, freqs, rotary, rotary_dim, offset);

@@ -30,6 +30,7 @@ void schedule_phase(AttnFuncs &f, KeyPhase &ph, const Knobs &k, int head_dim, co
 }
 
 std::string check_cpu_knobs(const Knobs &k, int head_dim) {
+    if (k.lanes) return "lanes is a GPU knob";
     if (k.vec != 4 && k.vec != 8 && k.vec != 16) return "vec must be 4, 8 or 16";
     if (k.tq < 1 || k.kc < 1 || k.rq < 1 || k.rk < 1) return "tile sizes must be positive";
     if (k.qvec && k.tq % k.vec != 0) return "qvec=1 needs tq to be a multiple of vec";

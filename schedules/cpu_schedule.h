@@ -12,7 +12,7 @@ namespace attngen {
 std::string check_cpu_knobs(const Knobs &k, int head_dim);
 
 // The knobs of a generator whose GeneratorParams carry the Knobs' field
-// names (tq, kc, vec, rq, rk, qvec, threads_split).
+// names (tq, kc, vec, rq, rk, qvec, threads_split, lanes).
 template<typename Gen>
 Knobs knobs_from_params(const Gen &g) {
     Knobs k;
@@ -23,6 +23,7 @@ Knobs knobs_from_params(const Gen &g) {
     k.rk = g.rk;
     k.qvec = g.qvec;
     k.threads_split = g.threads_split;
+    k.lanes = g.lanes;
     return k;
 }
 

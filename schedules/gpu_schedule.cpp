@@ -8,10 +8,130 @@ namespace attngen {
 
 namespace {
 
+// Per-call tables and K/V passes (rotary, half conversion, key-major
+// staging) run as kernels of their own over (features, rows, heads).
+void gpu_rows(Func r, int xsplit, int ysplit) {
+    Var x = r.args()[0], y = r.args()[1];
+    Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), zz("zz");
+    r.compute_root();
+    if (r.dimensions() == 4) r.fuse(r.args()[2], r.args()[3], zz);
+    r.split(x, xo, xi, xsplit, TailStrategy::GuardWithIf).split(y, yo, yi, ysplit, TailStrategy::GuardWithIf);
+    if (r.dimensions() == 4) {
+        r.reorder(xi, yi, xo, yo, zz).gpu_blocks(yo, zz).gpu_threads(xi, yi);
+    } else {
+        r.reorder(xi, yi, xo, yo).gpu_blocks(xo, yo).gpu_threads(xi, yi);
+    }
+}
+
+void schedule_root_passes(AttnFuncs &f) {
+    for (Func r : f.kv_rot) gpu_rows(r, 64, 8);
+    for (Func r : f.kv_conv) gpu_rows(r, 64, 8);
+    if (f.cosT.defined()) {
+        gpu_rows(f.cosT, 32, 8);
+        gpu_rows(f.sinT, 32, 8);
+    }
+    // The masks' small lookup tables stay inline (a few integer ops per
+    // read): computed at root they would be per-call device buffers, empty
+    // for some shapes, which Halide's CUDA runtime refuses to allocate.
+}
+
+void bound_to_one(Func fn, const std::vector<Var> &vars) {
+    for (const Var &v : vars) fn.bound_extent(v, 1);
+}
+
+// The lane family (knob lanes=1, AttnFuncs::lane_dim): a block is one warp
+// of kLanes queries of one head, one query per lane. A lane keeps its
+// query and its packed state (AttnFuncs::lane_extent() floats) in
+// registers, striped across the warp by Halide (block-level register
+// allocations over gpu_lanes), and walks every key of a chunk itself:
+// kc scores (four partial dot products each, float4 loads), their max,
+// then one state update per key (float4 loads of the value row). Chunks of
+// in-place keys are staged in shared memory by the whole warp (float4 rows,
+// coalesced). No barriers: a warp is the block.
+void schedule_gpu_lanes(AttnFuncs &f, Func output, const Knobs &k, int head_dim) {
+    constexpr int kLanes = 32;
+    const int D = head_dim;
+    Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
+    Var io("io"), il("il"), hb("hb"), odo("odo"), odi("odi");
+    Var d = f.d, j = f.j, h = f.h, b = f.b, c = f.c, qi = f.qi, e = f.e;
+    output.split(oi, io, il, kLanes, TailStrategy::GuardWithIf)
+        .fuse(oh, ob, hb)
+        .split(od, odo, odi, 4)
+        .reorder(odi, odo, il, io, hb)
+        .vectorize(odi)
+        .unroll(odo)
+        .gpu_blocks(io, hb)
+        .gpu_lanes(il);
+    schedule_root_passes(f);
+
+    f.qg.compute_at(output, io).store_in(MemoryType::Register).bound_extent(d, D).bound_extent(qi, kLanes)
+        .unroll(d).gpu_lanes(qi);
+    bound_to_one(f.qg, {h, b});
+    for (KeyPhase &ph : f.phases) {
+        ph.stg.compute_at(output, io).store_in(MemoryType::Register).bound(e, 0, f.lane_extent())
+            .bound_extent(qi, kLanes).unroll(e).gpu_lanes(qi);
+        bound_to_one(ph.stg, {h, b});
+        // Entries in fours (float4 value loads): the racing reads are of
+        // the running max, which every entry of the last four reads before
+        // it is written (finish_lane_state).
+        RVar re = ph.ru.x, rk = ph.ru.y, rc = ph.ru.z, reo("reo"), rei("rei");
+        Stage u = ph.stg.update();
+        u.allow_race_conditions().split(re, reo, rei, 4).reorder(rei, reo, rk, qi, rc)
+            .vectorize(rei).unroll(reo).unroll(rk).gpu_lanes(qi);
+
+        Var l = ph.sg4.args()[0];
+        ph.sg4.compute_at(ph.stg, qi).store_in(MemoryType::Register).bound_extent(l, 4).bound_extent(j, ph.kc)
+            .vectorize(l).unroll(j);
+        ph.sg4.update().reorder(l, j, ph.rd4.x).vectorize(l).unroll(j).unroll(ph.rd4.x);
+        bound_to_one(ph.sg4, {qi, h, b});
+        // Masked scores once per chunk (the max and the update both read
+        // them), with the common case of no optional mask specialised.
+        ph.msg.compute_at(ph.stg, qi).store_in(MemoryType::Register).bound_extent(j, ph.kc).unroll(j);
+        bound_to_one(ph.msg, {qi, h, b});
+        if (!ph.score_flags.empty()) {
+            Expr none = Internal::const_true();
+            for (const Expr &flag : ph.score_flags) none = none && !flag;
+            ph.msg.specialize(none);
+        }
+        ph.liveg.compute_at(ph.stg, qi).store_in(MemoryType::Register);
+        bound_to_one(ph.liveg, {c, qi, h, b});
+        ph.cmaxg.compute_at(ph.stg, qi).store_in(MemoryType::Register);
+        ph.cmaxg.update().unroll(ph.rjg.x);
+        bound_to_one(ph.cmaxg, {qi, c, h, b});
+        if (ph.keys_in_place) {
+            for (Func fn : {f.kr.in(ph.sg4), f.vr.in(ph.stg)}) {
+                Var fd = fn.args()[0], fj = fn.args()[1], fdo("fdo"), fdi("fdi"), ft("ft"), fto("fto"), fti("fti");
+                fn.compute_at(ph.stg, rc).bound_extent(fd, D).bound_extent(fj, ph.kc)
+                    .split(fd, fdo, fdi, 4).vectorize(fdi).fuse(fdo, fj, ft)
+                    .split(ft, fto, fti, kLanes, TailStrategy::GuardWithIf).gpu_lanes(fti).unroll(fto);
+                bound_to_one(fn, {fn.args()[2], fn.args()[3]});
+            }
+        }
+        // No values_finite specialisation: calls on device tensors never
+        // have it (the runtime does not scan device memory), and the second
+        // copy of the update cost registers (chunked d40: 204 -> 168).
+    }
+    (void)k;
+}
+
 }  // namespace
 
 std::string check_gpu_knobs(const Knobs &k, int head_dim, int phases) {
     if (k.tq < 1 || k.kc < 1 || k.rq < 1 || k.rk < 1 || k.vec < 1) return "tile sizes must be positive";
+    if (k.lanes) {
+        // schedule_gpu_lanes: one warp of 32 queries per block, kc (kci)
+        // scores and a packed state of head_dim + 2 floats per lane in
+        // registers (the tuned points keep within 255 without spills).
+        if (head_dim <= 0 || head_dim % 4 != 0 || head_dim > 64) {
+            return "lanes=1 needs a fixed head dim, a multiple of 4 up to 64";
+        }
+        if (k.tq != 32 || k.rq != 1) return "lanes=1 needs tq=32 (one warp) and rq=1";
+        if (std::max(k.kc, k.kci) > 32) return "lanes=1 needs kc (and kci) <= 32 (scores in registers)";
+        // (vec and rk have no meaning there: one canonical value, so the
+        // tuner's space holds each lane point once.)
+        if (k.vec != 4 || k.rk != 4) return "lanes=1 takes vec=4 rk=4";
+        return "";
+    }
     if (k.tq % k.rq != 0) return "tq must be a multiple of rq";
     if (k.kc % k.rk != 0) return "kc must be a multiple of rk";
     if (k.vec != 1 && k.vec != 2 && k.vec != 4) return "vec must be 1, 2 or 4 (float, float2, float4 loads)";
@@ -33,6 +153,10 @@ std::string check_gpu_knobs(const Knobs &k, int head_dim, int phases) {
 
 void schedule_gpu(AttnFuncs &f, Func output, const Target &target, const Knobs &k, int head_dim) {
     (void)target;
+    if (k.lanes) {
+        schedule_gpu_lanes(f, output, k, head_dim);
+        return;
+    }
     Var d = f.d, ii = f.ii, j = f.j;
     Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
     Var io("io"), il("il"), hb("hb");
@@ -70,29 +194,7 @@ void schedule_gpu(AttnFuncs &f, Func output, const Target &target, const Knobs &
     // allocations by liveness and gives a block-level Func consumed inside
     // the chunk loop the same space as the per-chunk scratch (wrong results).
 
-    // Per-call tables and K/V passes (rotary, half conversion, key-major
-    // staging) run as kernels of their own over (features, rows, heads).
-    auto gpu_rows = [&](Func r, int xsplit, int ysplit) {
-        Var x = r.args()[0], y = r.args()[1];
-        Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), zz("zz");
-        r.compute_root();
-        if (r.dimensions() == 4) r.fuse(r.args()[2], r.args()[3], zz);
-        r.split(x, xo, xi, xsplit, TailStrategy::GuardWithIf).split(y, yo, yi, ysplit, TailStrategy::GuardWithIf);
-        if (r.dimensions() == 4) {
-            r.reorder(xi, yi, xo, yo, zz).gpu_blocks(yo, zz).gpu_threads(xi, yi);
-        } else {
-            r.reorder(xi, yi, xo, yo).gpu_blocks(xo, yo).gpu_threads(xi, yi);
-        }
-    };
-    for (Func r : f.kv_rot) gpu_rows(r, 64, 8);
-    for (Func r : f.kv_conv) gpu_rows(r, 64, 8);
-    if (f.cosT.defined()) {
-        gpu_rows(f.cosT, 32, 8);
-        gpu_rows(f.sinT, 32, 8);
-    }
-    // The masks' small lookup tables stay inline (a few integer ops per
-    // read): computed at root they would be per-call device buffers, empty
-    // for some shapes, which Halide's CUDA runtime refuses to allocate.
+    schedule_root_passes(f);
 
     // Constant extents for everything a block allocates: per (query tile,
     // head, batch) one tile, head and batch, whatever the bounds Halide

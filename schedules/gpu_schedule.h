@@ -6,6 +6,9 @@
 //   rk   keys per thread in Q@K^T (register tile columns)
 //   vec  features per thread in P@V and the state (vectorised loads)
 // Threads per block: (tq / rq) x max(kc / rk, ceil(D / vec)).
+//   lanes=1: the lane family instead (fixed head dims up to 64): one warp of
+//   tq = 32 queries per block, one query per lane, its state in registers,
+//   every key of a kc-key (kci-slot) chunk walked by the lane.
 #pragma once
 
 #include "../generators/attention_common.h"

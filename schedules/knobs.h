@@ -17,12 +17,16 @@ struct Knobs {
     int qvec = 1;   // 1: vectorise scores over queries (prefill); 0: over keys (decode)
     int threads_split = 1; // 1: parallel over (batch, head, query tile); 0: (batch, head) only
     int kci = 0;    // DALL-E sparse only: slots per chunk of the image phase (0 = no such phase)
+    // GPU only: 1 = one query per warp lane, its online-softmax state in the
+    // lane's registers (gpu_schedule.h); 0 = the tiled shared-memory family.
+    int lanes = 0;
 
     std::string params_string() const {
         return "tq=" + std::to_string(tq) + " kc=" + std::to_string(kc) + " vec=" + std::to_string(vec) +
                " rq=" + std::to_string(rq) + " rk=" + std::to_string(rk) + " qvec=" + std::to_string(qvec) +
                " threads_split=" + std::to_string(threads_split) +
-               (kci > 0 ? " kci=" + std::to_string(kci) : std::string());
+               (kci > 0 ? " kci=" + std::to_string(kci) : std::string()) +
+               (lanes > 0 ? " lanes=" + std::to_string(lanes) : std::string());
     }
 };
 

@@ -79,7 +79,7 @@ TEST(TuningSpace, EveryEnumeratedPointIsLegal) {
         const std::vector<Knobs> pts = sp.enumerate();
         ASSERT_FALSE(pts.empty());
         size_t product = sp.tq.size() * sp.kc.size() * sp.kci.size() * sp.vec.size() * sp.rq.size() *
-                         sp.rk.size() * sp.qvec.size() * sp.threads_split.size();
+                         sp.rk.size() * sp.qvec.size() * sp.threads_split.size() * sp.lanes.size();
         EXPECT_LT(pts.size(), product) << "the constraints removed nothing";
         std::set<std::string> seen;
         for (const Knobs &k : pts) {
@@ -145,13 +145,18 @@ TEST(TuningSpace, GpuSpaceFitsABlock) {
         const std::vector<Knobs> pts = sp.enumerate();
         ASSERT_FALSE(pts.empty());
         size_t product = sp.tq.size() * sp.kc.size() * sp.kci.size() * sp.vec.size() * sp.rq.size() *
-                         sp.rk.size() * sp.qvec.size() * sp.threads_split.size();
+                         sp.rk.size() * sp.qvec.size() * sp.threads_split.size() * sp.lanes.size();
         EXPECT_LT(pts.size(), product) << "the constraints removed nothing";
         const bool sparse = c.variant.rfind("sparse_", 0) == 0;
         const int D = c.hd > 0 ? c.hd : 64;
         for (const Knobs &k : pts) {
             SCOPED_TRACE(k.params_string());
             EXPECT_EQ(check_gpu_knobs(k, c.hd, sparse ? 2 : 1), "");
+            if (k.lanes) {
+                // One warp per block, state in registers (GpuLaneFamilyPoints).
+                EXPECT_EQ(k.tq, 32);
+                continue;
+            }
             const int64_t threads = gpu::threads(k.tq, k.rq, std::max(k.kc, k.kci), k.rk, D, k.vec);
             EXPECT_GE(threads, 32);
             EXPECT_LE(threads, gpu::kMaxThreads);
@@ -178,6 +183,65 @@ TEST(TuningSpace, GpuSpaceFitsABlock) {
     Knobs many = k;
     many.tq = 64, many.rq = 1, many.kc = 128, many.rk = 1;  // 64 x 128 threads
     EXPECT_NE(sp.valid(many), "");
+}
+
+// The lane family (knob lanes=1, schedules/gpu_schedule.cpp) is in the GPU
+// spaces of dense, chunked and DALL-E sparse prefill kernels with a fixed
+// head dim up to 64, in one canonical form per chunk size, and nowhere else.
+TEST(TuningSpace, GpuLaneFamilyPoints) {
+    auto lane_points = [](const std::string &variant, int hd, const std::string &target) {
+        Space sp;
+        std::string err;
+        EXPECT_TRUE(make_space(key(variant, "prefill", hd, target), &sp, &err)) << err;
+        std::vector<Knobs> out;
+        for (const Knobs &k : sp.enumerate()) {
+            if (k.lanes) out.push_back(k);
+        }
+        return out;
+    };
+    struct Case {
+        std::string variant;
+        int hd;
+        size_t points;
+    };
+    for (const Case &c : std::vector<Case>{{"dense", 64, 4},  // kc 4, 8, 16, 32
+                                           {"chunked", 40, 4},
+                                           {"sparse_conv", 64, 9}}) {  // kc, kci 8, 16, 32
+        SCOPED_TRACE(c.variant);
+        const std::vector<Knobs> pts = lane_points(c.variant, c.hd, "cuda-sm80");
+        ASSERT_EQ(pts.size(), c.points);
+        for (const Knobs &k : pts) {
+            EXPECT_EQ(k.tq, 32);
+            EXPECT_EQ(k.rq, 1);
+            EXPECT_LE(k.kc, 32);
+            EXPECT_NE(k.params_string().find(" lanes=1"), std::string::npos);
+            Knobs parsed;
+            std::string err;
+            ASSERT_TRUE(parse_params(k.params_string(), &parsed, &err)) << err;
+            EXPECT_TRUE(same_knobs(parsed, k));
+        }
+    }
+    EXPECT_TRUE(lane_points("dense", 128, "cuda-sm80").empty());  // state past the registers
+    EXPECT_TRUE(lane_points("dense", 0, "cuda-sm80").empty());    // generic head dim
+    EXPECT_TRUE(lane_points("block_sparse", 64, "cuda-sm80").empty());  // 16-token blocks
+    EXPECT_TRUE(lane_points("dense", 64, "x86-64-avx512").empty());
+    Knobs k;
+    k.tq = 32, k.kc = 8, k.vec = 4, k.rq = 1, k.rk = 4, k.lanes = 1;  // the hand default at d64
+    EXPECT_EQ(check_gpu_knobs(k, 64, 1), "");
+    EXPECT_NE(check_gpu_knobs(k, 0, 1), "");   // needs a fixed head dim
+    EXPECT_NE(check_gpu_knobs(k, 66, 1), "");  // a multiple of 4
+    Knobs image = k;
+    image.kci = 64;  // image scores past the registers
+    EXPECT_NE(check_gpu_knobs(image, 64, 2), "");
+    Knobs half = k;
+    half.tq = 16;  // half a warp
+    EXPECT_NE(check_gpu_knobs(half, 64, 1), "");
+    Knobs wide = k;
+    wide.kc = 64;  // scores past the registers
+    EXPECT_NE(check_gpu_knobs(wide, 64, 1), "");
+    Knobs cpu = k;
+    cpu.vec = 16;
+    EXPECT_NE(check_cpu_knobs(cpu, 64), "");  // a GPU knob
 }
 
 TEST(TuningSearch, SameSeedSameSequence) {
@@ -575,7 +639,8 @@ TEST(TuningRun, GpuCandidatesStage) {
     std::ifstream plan(d.stage + "/plan.tsv");
     std::string first;
     ASSERT_TRUE(std::getline(plan, first)) << out;
-    EXPECT_NE(first.find("default\ttq=16 kc=64 vec=4 rq=2 rk=4"), std::string::npos) << first;  // gpu_defaults.cmake
+    EXPECT_NE(first.find("default\ttq=32 kc=8 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1"), std::string::npos)
+        << first;  // gpu_defaults.cmake (the lane family)
     struct stat st;
     EXPECT_EQ(stat((d.stage + "/c0/artifact").c_str(), &st), 0);
 }

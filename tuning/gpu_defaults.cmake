@@ -7,11 +7,29 @@
 # (1.85 ms causal, 3.47 ms non-causal), tq=32 kc=32 rq=4 rk=2 2.01 ms,
 # tq=16 kc=32 rq=2 rk=2 2.03 ms; 4 x 4 register tiles (3.1 ms) and 8-key
 # tiles (2.4 ms) are slower (registers, fewer blocks per SM).
+# Dense and chunked prefill at head dims 40 and 64, DALL-E sparse at 64: the
+# lane family (lanes=1, one query per warp lane, its state in registers;
+# schedules/gpu_schedule.cpp). kc from a sweep of a standalone prototype of
+# the kernel (no masks) on the H100: d64 causal kc=8 0.92 ms (16: 1.00, 4:
+# 0.97), d40 kc=16 2.01 ms (8: 2.15). The built kernels on the benchmark
+# (bench/gpu/results_h100.txt): dense 1.41 ms against 1.95 for the tiled
+# family's best point, chunked 2.52 against 8.99, conv 0.83 against 1.30,
+# rows 0.82 against 1.26.
 # DALL-E sparse: 16-query blocks (two phases of state in shared memory),
 # 32-key text chunks (staged), 32-slot image chunks (a 5x5 box or a row of
 # 32). Decode: one query per block, keys across the threads.
 function(attngen_gpu_default_knobs out variant head_dim bucket)
-    if (variant MATCHES "^sparse_")
+    if (variant MATCHES "^(dense|chunked)$" AND bucket STREQUAL "prefill" AND head_dim MATCHES "^(40|64)$")
+        if (head_dim EQUAL 40)
+            set(k "tq=32 kc=16 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1")
+        else ()
+            set(k "tq=32 kc=8 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1")
+        endif ()
+    elseif (variant MATCHES "^sparse_" AND head_dim EQUAL 64)
+        # The lane family: text keys in chunks of 8, image slots in chunks of 8
+        # (a 5x5 box in four chunks, a grid row of 32 in four).
+        set(k "tq=32 kc=8 kci=8 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1")
+    elseif (variant MATCHES "^sparse_")
         set(k "tq=16 kc=32 kci=32 vec=4 rq=2 rk=2 qvec=1 threads_split=1")
     elseif (variant STREQUAL "block_sparse")
         set(k "tq=16 kc=16 vec=4 rq=2 rk=1 qvec=1 threads_split=1")

@@ -171,6 +171,7 @@ bool parse_params(const std::string &s, Knobs *k, std::string *err) {
         else if (name == "qvec") out.qvec = v;
         else if (name == "threads_split") out.threads_split = v;
         else if (name == "kci") out.kci = v;
+        else if (name == "lanes") out.lanes = v;
         else {
             *err = "params: unknown knob '" + name + "'";
             return false;
@@ -188,7 +189,7 @@ std::string params_of(const std::string &variant, const Knobs &k) {
 
 bool same_knobs(const Knobs &a, const Knobs &b) {
     return a.tq == b.tq && a.kc == b.kc && a.vec == b.vec && a.rq == b.rq && a.rk == b.rk && a.qvec == b.qvec &&
-           a.threads_split == b.threads_split && a.kci == b.kci;
+           a.threads_split == b.threads_split && a.kci == b.kci && a.lanes == b.lanes;
 }
 
 // ---- Search space ----------------------------------------------------------------------
@@ -197,7 +198,7 @@ static bool in(const std::vector<int> &vals, int v) { return std::find(vals.begi
 
 std::string Space::valid(const Knobs &k) const {
     if (!in(tq, k.tq) || !in(kc, k.kc) || !in(vec, k.vec) || !in(rq, k.rq) || !in(rk, k.rk) || !in(qvec, k.qvec) ||
-        !in(threads_split, k.threads_split) || !in(kci, k.kci))
+        !in(threads_split, k.threads_split) || !in(kci, k.kci) || !in(lanes, k.lanes))
         return "a knob is outside the space's values";
     const bool sparse = variant.rfind("sparse_", 0) == 0;
     if (sparse) {
@@ -229,12 +230,13 @@ std::vector<Knobs> Space::enumerate() const {
                     for (int e : rq)
                         for (int f : rk)
                             for (int g : qvec)
-                                for (int h : threads_split) {
-                                    Knobs k;
-                                    k.tq = a, k.kc = b, k.kci = c, k.vec = d, k.rq = e, k.rk = f, k.qvec = g,
-                                    k.threads_split = h;
-                                    if (valid(k).empty()) out.push_back(k);
-                                }
+                                for (int h : threads_split)
+                                    for (int ln : lanes) {
+                                        Knobs k;
+                                        k.tq = a, k.kc = b, k.kci = c, k.vec = d, k.rq = e, k.rk = f, k.qvec = g,
+                                        k.threads_split = h, k.lanes = ln;
+                                        if (valid(k).empty()) out.push_back(k);
+                                    }
     return out;
 }
 
@@ -255,12 +257,15 @@ bool make_gpu_space(const Key &key, Space *sp) {
     s.threads_split = {1};
     s.qvec = {1};
     s.kci = {0};
+    // The lane family at the head dims it serves (check_gpu_knobs).
+    const bool lanes = key.head_dim > 0 && key.head_dim <= 64 && key.head_dim % 4 == 0;
     if (key.variant.rfind("sparse_", 0) == 0) {
         s.tq = {8, 16, 32};
-        s.kc = {16, 32, 64};
-        s.kci = {16, 32, 64};
+        s.kc = {8, 16, 32, 64};
+        s.kci = {8, 16, 32, 64};
         s.rq = {1, 2, 4};
         s.rk = {1, 2, 4};
+        if (lanes) s.lanes = {0, 1};
     } else if (key.variant == "block_sparse") {
         s.tq = {8, 16};
         s.kc = {8, 16};
@@ -278,9 +283,10 @@ bool make_gpu_space(const Key &key, Space *sp) {
         s.rk = {2, 4};
     } else {  // dense / chunked prefill
         s.tq = {8, 16, 32, 64};
-        s.kc = {16, 32, 64, 128};
+        s.kc = {4, 8, 16, 32, 64, 128};
         s.rq = {1, 2, 4};
         s.rk = {1, 2, 4, 8};
+        if (lanes) s.lanes = {0, 1};
     }
     *sp = s;
     return true;

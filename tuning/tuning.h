@@ -66,6 +66,7 @@ struct Space {
     int head_dim = 0;
     std::string family;  // "x86-avx512", "x86-avx2", "arm-neon"
     std::vector<int> tq, kc, kci, vec, rq, rk, qvec, threads_split;
+    std::vector<int> lanes{0};  // GPU: 1 = the lane family (schedules/gpu_schedule.h)
 
     // Empty when legal, else why not (check_cpu_knobs plus the variant's own
     // rules: block-sparse tq == kc dividing the 16-token layout block; the

@@ -119,7 +119,7 @@ attngen_status dense_impl(const attngen_tensor *q, const attngen_tensor *k, cons
     // diag_shift: 0 = causal; Nk = every key visible.
     const int32_t diag_shift = o.causal ? 0 : static_cast<int32_t>(Nk);
     CallContext ctx;
-    DeviceScope dev(device, &ctx);
+    DeviceScope dev(device, &ctx, e);
     if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bsm, &bfr}, &bo))) return s;
     int rc = reinterpret_cast<attngen::DenseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bsm.buf, &bfr.buf,
                                                          diag_shift, static_cast<int32_t>(o.offset),

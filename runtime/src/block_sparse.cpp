@@ -259,7 +259,7 @@ attngen_status block_sparse_impl(const attngen_tensor *q, const attngen_tensor *
     bcounts.init_raw(const_cast<int32_t *>(lists->counts.data()), halide_type_t(halide_type_int, 32), 2, next);
     const int32_t diag_shift = L->causal ? 0 : static_cast<int32_t>(N);
     CallContext ctx;
-    DeviceScope dev(device, &ctx);
+    DeviceScope dev(device, &ctx, e);
     if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bem, &bcols, &bcounts}, &bo))) return s;
     int rc = reinterpret_cast<attngen::BlockSparseFn>(e->fn)(&ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bem.buf,
                                                              &bcols.buf, &bcounts.buf, diag_shift,

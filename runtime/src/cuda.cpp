@@ -25,6 +25,25 @@ thread_local void *t_stream = nullptr;
 halide_cuda_acquire_context_t g_prev_acquire = nullptr;
 halide_cuda_release_context_t g_prev_release = nullptr;
 
+// Halide 14's runtime JIT-compiles a kernel's PTX when the kernel first
+// runs in a context, with at most HL_CUDA_JIT_MAX_REGISTERS registers per
+// thread (64 when unset). The lane kernels (knob lanes=1, schedules/
+// gpu_schedule.cpp) keep a query's state in registers and need up to 255
+// (at 64 they spill and run 3-6x slower); the tiled kernels need the cap
+// of 64, or their blocks of up to 1024 threads fail to launch
+// (CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES). So each CUDA call sets the cap of
+// its kernel's family while it may load the kernel's module, under one
+// lock; a cap the caller put in the environment before attngen's first
+// CUDA call is left alone.
+std::mutex g_jit_mu;
+bool g_caller_jit_cap = false;
+
+std::unique_lock<std::mutex> jit_cap_for(const KernelEntry *e) {
+    std::unique_lock<std::mutex> lock(g_jit_mu);
+    if (!g_caller_jit_cap) setenv("HL_CUDA_JIT_MAX_REGISTERS", e && e->knob("lanes", 0) ? "255" : "64", 1);
+    return lock;
+}
+
 int acquire_context(void *uc, void **ctx, bool create) {
     auto *c = static_cast<CallContext *>(uc);
     if (c && c->cuda_context) {
@@ -55,6 +74,7 @@ void install_cuda_hooks() {
         // Scratch of compute_root stages and uploaded host inputs come from
         // a pool instead of cuMemAlloc/cuMemFree per call.
         halide_reuse_device_allocations(nullptr, true);
+        g_caller_jit_cap = std::getenv("HL_CUDA_JIT_MAX_REGISTERS") != nullptr;
     });
 }
 
@@ -102,6 +122,7 @@ attngen_status DeviceScope::bind(std::initializer_list<HBuf *> inputs, HBuf *out
     }
 #ifdef ATTNGEN_HAVE_CUDA
     install_cuda_hooks();
+    jit_lock_ = jit_cap_for(kernel_);
     choose_context(ctx_);
     auto wrap = [&](HBuf *b) -> attngen_status {
         const uint64_t ptr = reinterpret_cast<uintptr_t>(b->buf.host);
@@ -137,6 +158,7 @@ attngen_status DeviceScope::bind(std::initializer_list<HBuf *> inputs, HBuf *out
 
 attngen_status DeviceScope::finish() {
 #ifdef ATTNGEN_HAVE_CUDA
+    if (jit_lock_.owns_lock()) jit_lock_.unlock();
     if (host_out_ && host_out_->buf.device) {
         if (int rc = halide_copy_to_host(ctx_, &host_out_->buf)) {
             std::lock_guard<std::mutex> lock(ctx_->mu);

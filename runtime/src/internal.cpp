@@ -403,6 +403,8 @@ attngen_status check_qkv(const attngen_tensor *q, const attngen_tensor *k, const
 
 attngen_status check_device_limits(const KernelEntry *e, int64_t D, int64_t Dv) {
     if (e->device != ATTNGEN_DEVICE_CUDA) return ATTNGEN_OK;
+    // Lane kernels exist for fixed head dims only (checked when generated).
+    if (e->knob("lanes", 0)) return ATTNGEN_OK;
     const int64_t tq = e->knob("tq", 32), kc = e->knob("kc", 64), kci = e->knob("kci", 0);
     const int64_t build_D = e->head_dim > 0 ? e->head_dim : gpu::kBudgetHeadDim;
     const int64_t shared = gpu::shared_bytes(tq, kc, kci, build_D, std::max(D, Dv));

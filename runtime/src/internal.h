@@ -117,7 +117,9 @@ struct CallContext {
 // the context records the CUDA context and stream to launch on.
 class DeviceScope {
 public:
-    DeviceScope(attngen_device device, CallContext *ctx) : device_(device), ctx_(ctx) {}
+    // kernel: the kernel the call runs (its JIT register cap, see cuda.cpp).
+    DeviceScope(attngen_device device, CallContext *ctx, const KernelEntry *kernel)
+        : device_(device), ctx_(ctx), kernel_(kernel) {}
     ~DeviceScope();
     DeviceScope(const DeviceScope &) = delete;
     DeviceScope &operator=(const DeviceScope &) = delete;
@@ -130,6 +132,10 @@ public:
 private:
     attngen_device device_;
     CallContext *ctx_;
+    const KernelEntry *kernel_;
+    // Held from bind() to finish() on CUDA calls: the kernel's JIT register
+    // cap is set in the environment while its module may be loaded.
+    std::unique_lock<std::mutex> jit_lock_;
     HBuf *wrapped_[16] = {};
     HBuf *uploaded_[16] = {};
     HBuf *host_out_ = nullptr;

@@ -120,7 +120,7 @@ attngen_status sparse_impl(Pattern pattern, const attngen_tensor *q, const attng
     const int32_t image_chunks = dalle::image_chunks(dp, text_len, n, G, kernel_size, tq, kci, e->device == ATTNGEN_DEVICE_CUDA);
     const int32_t first_image_tile = dalle::first_image_tile(text_len, tq);
     CallContext ctx;
-    DeviceScope dev(device, &ctx);
+    DeviceScope dev(device, &ctx, e);
     if ((s = dev.bind({&bq, &bk, &bv, &bkm, &bfr}, &bo))) return s;
     int rc = reinterpret_cast<attngen::SparseSeqFn>(e->fn)(
         &ctx, &bq.buf, &bk.buf, &bv.buf, &bkm.buf, &bfr.buf, static_cast<int32_t>(text_len),

@@ -188,7 +188,9 @@ attngen_status attngen_block_sparse(const attngen_tensor *q, const attngen_tenso
  *   differ from D, H % Hkv == 0. Temporary memory is O(threads * query
  *   tile * kv chunk), never O(Nq * Nk).
  *   query_chunk_size: queries per kernel call (0 = 1024, the seed's
- *   default); each call's scratch is bounded by it.
+ *   default, on the CPU; all queries in one call on CUDA, whose kernels'
+ *   scratch does not grow with the queries); each call's scratch is
+ *   bounded by it.
  *   kv_chunk_size / kv_chunk_size_min: the seed's knobs. The kernels merge
  *   keys in compiled chunks (the tuned kc, see attngen_build_info); the
  *   chunk size changes rounding only, never the result. When given, the
