@@ -34,6 +34,7 @@
 #include "HalideBuffer.h"
 #include "HalideRuntime.h"
 #include "dalle_extents.h"
+#include "gpu_jit.h"
 
 extern "C" int attngen_candidate_argv(void **args);
 extern "C" const struct halide_filter_metadata_t *attngen_candidate_metadata();
@@ -221,6 +222,9 @@ int main(int argc, char **argv) {
     if (sparse && T < 1) fail("run_error", "DALL-E workload needs Nq + 1 - image^2 >= 1");
     const int ksz = std::min(5, G), tq = knob("tq", 32), kc = knob("kc", 32), kci = knob("kci", 32);
     const bool gpu = std::strstr(md->target, "cuda") != nullptr;  // a CUDA target
+    // The JIT register cap of the candidate's family, before its first call
+    // loads it (as the runtime does); a cap already in the environment wins.
+    if (gpu) setenv("HL_CUDA_JIT_MAX_REGISTERS", attngen::gpu::jit_register_cap(knob("lanes", 0) != 0), 0);
     const dalle::Pattern dp = o.variant == "sparse_conv"        ? dalle::Pattern::Conv
                               : o.variant == "sparse_axial_row" ? dalle::Pattern::AxialRow
                                                                 : dalle::Pattern::AxialCol;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cuda_driver.h"
+#include "gpu_jit.h"
 #include "internal.h"
 
 #ifdef ATTNGEN_HAVE_CUDA
@@ -25,22 +26,18 @@ thread_local void *t_stream = nullptr;
 halide_cuda_acquire_context_t g_prev_acquire = nullptr;
 halide_cuda_release_context_t g_prev_release = nullptr;
 
-// Halide 14's runtime JIT-compiles a kernel's PTX when the kernel first
-// runs in a context, with at most HL_CUDA_JIT_MAX_REGISTERS registers per
-// thread (64 when unset). The lane kernels (knob lanes=1, schedules/
-// gpu_schedule.cpp) keep a query's state in registers and need up to 255
-// (at 64 they spill and run 3-6x slower); the tiled kernels need the cap
-// of 64, or their blocks of up to 1024 threads fail to launch
-// (CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES). So each CUDA call sets the cap of
-// its kernel's family while it may load the kernel's module, under one
-// lock; a cap the caller put in the environment before attngen's first
-// CUDA call is left alone.
+// The JIT register cap of a kernel's family (gpu::jit_register_cap) is set
+// in the environment by each CUDA call while it may load the kernel's
+// module, under one lock; a cap the caller put in the environment before
+// attngen's first CUDA call is left alone.
 std::mutex g_jit_mu;
 bool g_caller_jit_cap = false;
 
 std::unique_lock<std::mutex> jit_cap_for(const KernelEntry *e) {
     std::unique_lock<std::mutex> lock(g_jit_mu);
-    if (!g_caller_jit_cap) setenv("HL_CUDA_JIT_MAX_REGISTERS", e && e->knob("lanes", 0) ? "255" : "64", 1);
+    if (!g_caller_jit_cap) {
+        setenv("HL_CUDA_JIT_MAX_REGISTERS", gpu::jit_register_cap(e && e->knob("lanes", 0)), 1);
+    }
     return lock;
 }
 
