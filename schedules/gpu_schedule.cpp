@@ -40,20 +40,21 @@ void bound_to_one(Func fn, const std::vector<Var> &vars) {
 }
 
 // The lane family (knob lanes=1, AttnFuncs::lane_dim): a block is one warp
-// of kLanes queries of one head, one query per lane. A lane keeps its
-// query and its packed state (AttnFuncs::lane_extent() floats) in
+// over a tile of 32 queries of one head, one query per lane. A lane keeps
+// its query and its packed state (AttnFuncs::lane_extent() floats) in
 // registers, striped across the warp by Halide (block-level register
-// allocations over gpu_lanes), and walks every key of a chunk itself:
-// kc scores (four partial dot products each, float4 loads), their max,
-// then one state update per key (float4 loads of the value row). Chunks of
+// allocations over gpu_lanes), and walks every key of a chunk itself: kc
+// scores (four partial dot products each, float4 loads), their max, then
+// one state update per key (float4 loads of the value row). Chunks of
 // in-place keys are staged in shared memory by the whole warp (float4 rows,
-// coalesced). No barriers: a warp is the block.
-void schedule_gpu_lanes(AttnFuncs &f, Func output, const Knobs &k, int head_dim) {
+// coalesced); the tile's dead chunks are skipped whole. No barriers: a warp
+// is the block.
+void schedule_gpu_lanes(AttnFuncs &f, Func output, int head_dim) {
     constexpr int kLanes = 32;
     const int D = head_dim;
     Var od = output.args()[0], oh = output.args()[1], oi = output.args()[2], ob = output.args()[3];
     Var io("io"), il("il"), hb("hb"), odo("odo"), odi("odi");
-    Var d = f.d, j = f.j, h = f.h, b = f.b, c = f.c, qi = f.qi, e = f.e;
+    Var d = f.d, j = f.j, h = f.h, b = f.b, c = f.c, ii = f.ii, it = f.it, e = f.e;
     output.split(oi, io, il, kLanes, TailStrategy::GuardWithIf)
         .fuse(oh, ob, hb)
         .split(od, odo, odi, 4)
@@ -64,42 +65,43 @@ void schedule_gpu_lanes(AttnFuncs &f, Func output, const Knobs &k, int head_dim)
         .gpu_lanes(il);
     schedule_root_passes(f);
 
-    f.qg.compute_at(output, io).store_in(MemoryType::Register).bound_extent(d, D).bound_extent(qi, kLanes)
-        .unroll(d).gpu_lanes(qi);
-    bound_to_one(f.qg, {h, b});
+    // Block-level register allocations over (.., ii): lane ii holds query ii.
+    auto per_lane = [&](Func fn, Var inner, int inner_extent) {
+        fn.compute_at(output, io).store_in(MemoryType::Register).bound_extent(inner, inner_extent)
+            .bound_extent(ii, kLanes).unroll(inner).gpu_lanes(ii);
+        bound_to_one(fn, {it, h, b});
+    };
+    per_lane(f.qg, d, D);
     for (KeyPhase &ph : f.phases) {
-        ph.stg.compute_at(output, io).store_in(MemoryType::Register).bound(e, 0, f.lane_extent())
-            .bound_extent(qi, kLanes).unroll(e).gpu_lanes(qi);
-        bound_to_one(ph.stg, {h, b});
+        per_lane(ph.stg, e, f.lane_extent());
         // Entries in fours (float4 value loads): the racing reads are of
         // the running max, which every entry of the last four reads before
         // it is written (finish_lane_state).
         RVar re = ph.ru.x, rk = ph.ru.y, rc = ph.ru.z, reo("reo"), rei("rei");
         Stage u = ph.stg.update();
-        u.allow_race_conditions().split(re, reo, rei, 4).reorder(rei, reo, rk, qi, rc)
-            .vectorize(rei).unroll(reo).unroll(rk).gpu_lanes(qi);
+        u.allow_race_conditions().split(re, reo, rei, 4).reorder(rei, reo, rk, ii, rc)
+            .vectorize(rei).unroll(reo).unroll(rk).gpu_lanes(ii);
 
+        // Per lane and chunk: the scores, masked scores and chunk max.
         Var l = ph.sg4.args()[0];
-        ph.sg4.compute_at(ph.stg, qi).store_in(MemoryType::Register).bound_extent(l, 4).bound_extent(j, ph.kc)
+        ph.sg4.compute_at(ph.stg, ii).store_in(MemoryType::Register).bound_extent(l, 4).bound_extent(j, ph.kc)
             .vectorize(l).unroll(j);
         ph.sg4.update().reorder(l, j, ph.rd4.x).vectorize(l).unroll(j).unroll(ph.rd4.x);
-        bound_to_one(ph.sg4, {qi, h, b});
+        bound_to_one(ph.sg4, {ii, it, h, b});
         // Masked scores once per chunk (the max and the update both read
         // them), with the common case of no optional mask specialised.
-        ph.msg.compute_at(ph.stg, qi).store_in(MemoryType::Register).bound_extent(j, ph.kc).unroll(j);
-        bound_to_one(ph.msg, {qi, h, b});
+        ph.msg.compute_at(ph.stg, ii).store_in(MemoryType::Register).bound_extent(j, ph.kc).unroll(j);
+        bound_to_one(ph.msg, {ii, it, h, b});
         if (!ph.score_flags.empty()) {
             Expr none = Internal::const_true();
             for (const Expr &flag : ph.score_flags) none = none && !flag;
             ph.msg.specialize(none);
         }
-        ph.liveg.compute_at(ph.stg, qi).store_in(MemoryType::Register);
-        bound_to_one(ph.liveg, {c, qi, h, b});
-        ph.cmaxg.compute_at(ph.stg, qi).store_in(MemoryType::Register);
+        ph.cmaxg.compute_at(ph.stg, ii).store_in(MemoryType::Register);
         ph.cmaxg.update().unroll(ph.rjg.x);
-        bound_to_one(ph.cmaxg, {qi, c, h, b});
+        bound_to_one(ph.cmaxg, {ii, c, it, h, b});
         if (ph.keys_in_place) {
-            for (Func fn : {f.kr.in(ph.sg4), f.vr.in(ph.stg)}) {
+            for (Func fn : {f.kr.in(ph.sg4), ph.vg.defined() ? ph.vg : f.vr.in(ph.stg)}) {
                 Var fd = fn.args()[0], fj = fn.args()[1], fdo("fdo"), fdi("fdi"), ft("ft"), fto("fto"), fti("fti");
                 fn.compute_at(ph.stg, rc).bound_extent(fd, D).bound_extent(fj, ph.kc)
                     .split(fd, fdo, fdi, 4).vectorize(fdi).fuse(fdo, fj, ft)
@@ -111,7 +113,6 @@ void schedule_gpu_lanes(AttnFuncs &f, Func output, const Knobs &k, int head_dim)
         // have it (the runtime does not scan device memory), and the second
         // copy of the update cost registers (chunked d40: 204 -> 168).
     }
-    (void)k;
 }
 
 }  // namespace
@@ -154,7 +155,7 @@ std::string check_gpu_knobs(const Knobs &k, int head_dim, int phases) {
 void schedule_gpu(AttnFuncs &f, Func output, const Target &target, const Knobs &k, int head_dim) {
     (void)target;
     if (k.lanes) {
-        schedule_gpu_lanes(f, output, k, head_dim);
+        schedule_gpu_lanes(f, output, head_dim);
         return;
     }
     Var d = f.d, ii = f.ii, j = f.j;

@@ -206,7 +206,7 @@ TEST(TuningSpace, GpuLaneFamilyPoints) {
     };
     for (const Case &c : std::vector<Case>{{"dense", 64, 4},  // kc 4, 8, 16, 32
                                            {"chunked", 40, 4},
-                                           {"sparse_conv", 64, 9}}) {  // kc, kci 8, 16, 32
+                                           {"sparse_conv", 64, 16}}) {  // kc, kci 4, 8, 16, 32
         SCOPED_TRACE(c.variant);
         const std::vector<Knobs> pts = lane_points(c.variant, c.hd, "cuda-sm80");
         ASSERT_EQ(pts.size(), c.points);
@@ -639,7 +639,7 @@ TEST(TuningRun, GpuCandidatesStage) {
     std::ifstream plan(d.stage + "/plan.tsv");
     std::string first;
     ASSERT_TRUE(std::getline(plan, first)) << out;
-    EXPECT_NE(first.find("default\ttq=32 kc=8 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1"), std::string::npos)
+    EXPECT_NE(first.find("default\ttq=32 kc=4 vec=4 rq=1 rk=4 qvec=1 threads_split=1 lanes=1"), std::string::npos)
         << first;  // gpu_defaults.cmake (the lane family)
     struct stat st;
     EXPECT_EQ(stat((d.stage + "/c0/artifact").c_str(), &st), 0);

@@ -261,8 +261,8 @@ bool make_gpu_space(const Key &key, Space *sp) {
     const bool lanes = key.head_dim > 0 && key.head_dim <= 64 && key.head_dim % 4 == 0;
     if (key.variant.rfind("sparse_", 0) == 0) {
         s.tq = {8, 16, 32};
-        s.kc = {8, 16, 32, 64};
-        s.kci = {8, 16, 32, 64};
+        s.kc = {4, 8, 16, 32, 64};
+        s.kci = {4, 8, 16, 32, 64};
         s.rq = {1, 2, 4};
         s.rk = {1, 2, 4};
         if (lanes) s.lanes = {0, 1};
